@@ -1,0 +1,1 @@
+"""The fastapi-tasks demo service: four real-world background-task examples."""

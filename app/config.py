@@ -1,0 +1,91 @@
+"""Settings, read from the environment (nested groups use ``GROUP__FIELD``)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceConfig(BaseModel):
+    """Where one external system lives and how to authenticate to it."""
+
+    base_url: str
+    api_key: SecretStr = SecretStr("")
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; the README's configuration table is checked against it."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_nested_delimiter="__", extra="ignore"
+    )
+
+    mode: Literal["mock", "live"] = Field(
+        default="mock",
+        description="mock: external systems are emulated in-process; live: real URLs are called",
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./data/app.db",
+        description="SQLAlchemy async URL of the database",
+    )
+    data_dir: Path = Field(
+        default=Path("data"), description="Where the demo keeps its files"
+    )
+    upload_dir: Path = Field(
+        default=Path("data/uploads"),
+        description="Where uploads are written (under generated names) while processed",
+    )
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest accepted upload (413 above)",
+    )
+    image_max_pixels: int = Field(
+        default=50_000_000,
+        gt=0,
+        description="Largest accepted image in pixels (decompression bombs are 415)",
+    )
+    image_jobs_limit: int = Field(
+        default=2, gt=0, description="Image processing jobs running at once"
+    )
+    bcrypt_rounds: int = Field(
+        default=12, ge=4, le=31, description="bcrypt cost factor"
+    )
+    verification_ttl_hours: float = Field(
+        default=24, gt=0, description="How long an e-mail verification link stays valid"
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL used in links sent to users (verification e-mails)",
+    )
+    analytics_batch_size: int = Field(
+        default=10, gt=0, description="Events per user that trigger a flush"
+    )
+    analytics_flush_interval_s: float = Field(
+        default=5.0, gt=0, description="Oldest buffered event age that triggers a flush"
+    )
+    analytics_buffer_cap: int = Field(
+        default=10_000,
+        gt=0,
+        description="Most events held in memory in total before flushing early",
+    )
+    shutdown_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long shielded tasks may run at shutdown"
+    )
+    log_level: str = Field(default="INFO", description="Log level of the service")
+
+    payment_gateway: ServiceConfig = ServiceConfig(base_url="https://payments.mock")
+    email_service: ServiceConfig = ServiceConfig(base_url="https://email.mock")
+    warehouse: ServiceConfig = ServiceConfig(base_url="https://warehouse.mock")
+    analytics_service: ServiceConfig = ServiceConfig(base_url="https://analytics.mock")
+    alerts: ServiceConfig = ServiceConfig(base_url="https://alerts.mock")
+    cdn: ServiceConfig = ServiceConfig(base_url="https://cdn.mock")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
