@@ -16,6 +16,32 @@ class ServiceConfig(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0)
 
 
+# One subclass per system so that setting only e.g. PAYMENT_GATEWAY__API_KEY keeps the
+# default base URL (a nested env value replaces a plain default model wholesale).
+class PaymentGatewayConfig(ServiceConfig):
+    base_url: str = "https://payments.mock"
+
+
+class EmailServiceConfig(ServiceConfig):
+    base_url: str = "https://email.mock"
+
+
+class WarehouseConfig(ServiceConfig):
+    base_url: str = "https://warehouse.mock"
+
+
+class AnalyticsServiceConfig(ServiceConfig):
+    base_url: str = "https://analytics.mock"
+
+
+class AlertsConfig(ServiceConfig):
+    base_url: str = "https://alerts.mock"
+
+
+class CdnConfig(ServiceConfig):
+    base_url: str = "https://cdn.mock"
+
+
 class Settings(BaseSettings):
     """Every knob of the service; the README's configuration table is checked against it."""
 
@@ -77,12 +103,22 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Log level of the service")
 
-    payment_gateway: ServiceConfig = ServiceConfig(base_url="https://payments.mock")
-    email_service: ServiceConfig = ServiceConfig(base_url="https://email.mock")
-    warehouse: ServiceConfig = ServiceConfig(base_url="https://warehouse.mock")
-    analytics_service: ServiceConfig = ServiceConfig(base_url="https://analytics.mock")
-    alerts: ServiceConfig = ServiceConfig(base_url="https://alerts.mock")
-    cdn: ServiceConfig = ServiceConfig(base_url="https://cdn.mock")
+    payment_gateway: PaymentGatewayConfig = Field(
+        default_factory=PaymentGatewayConfig, description="payment gateway"
+    )
+    email_service: EmailServiceConfig = Field(
+        default_factory=EmailServiceConfig, description="e-mail service"
+    )
+    warehouse: WarehouseConfig = Field(
+        default_factory=WarehouseConfig, description="warehouse API"
+    )
+    analytics_service: AnalyticsServiceConfig = Field(
+        default_factory=AnalyticsServiceConfig, description="analytics service"
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, description="alert webhook"
+    )
+    cdn: CdnConfig = Field(default_factory=CdnConfig, description="CDN")
 
 
 @lru_cache
