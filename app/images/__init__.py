@@ -1,0 +1,1 @@
+"""Image pipeline (example 3): upload, verify, optimize, thumbnail, CDN."""
