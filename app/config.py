@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     verification_ttl_hours: float = Field(
         default=24, gt=0, description="How long an e-mail verification link stays valid"
     )
+    email_retry_delay_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Delay before the first retry of a failed e-mail (doubles per retry)",
+    )
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Base URL used in links sent to users (verification e-mails)",
