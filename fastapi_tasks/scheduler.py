@@ -1,0 +1,367 @@
+"""``TasksScheduler`` (what ``tasks: Tasks`` gives) and its two deferred batches."""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any, ParamSpec
+
+import anyio
+
+from fastapi_tasks.config import TaskConfig, TaskErrorHandler
+from fastapi_tasks.registry import TaskRegistry
+from fastapi_tasks.task import Task, TaskMode
+
+__all__ = ["ConfiguredScheduler", "TaskBatch", "TasksScheduler"]
+
+P = ParamSpec("P")
+
+SCOPE_KEY = "fastapi_tasks.scheduler"
+FUNCTION_STACK_KEY = "fastapi_function_astack"  # FastAPI >= 0.121; see _activate
+
+_request_ids = itertools.count(1)
+_copy_context = contextvars.copy_context
+_now = time.time
+
+_IMMEDIATE = TaskMode.IMMEDIATE
+_AFTER_ROUTE = TaskMode.AFTER_ROUTE
+_AFTER_RESPONSE = TaskMode.AFTER_RESPONSE
+
+
+def _make_config(
+    base: TaskConfig,
+    name: str | None,
+    shield: bool | None,
+    on_error: TaskErrorHandler | None,
+    retries: int | None,
+    retry_delay: float | None,
+    retry_backoff: float | None,
+    retry_jitter: float | None,
+    retry_on: tuple[type[BaseException], ...] | None,
+    timeout: float | None,
+    limit: int | anyio.CapacityLimiter | None,
+) -> TaskConfig:
+    return base.merge(
+        TaskConfig(
+            name,
+            shield,
+            on_error,
+            retries,
+            retry_delay,
+            retry_backoff,
+            retry_jitter,
+            retry_on,
+            timeout,
+            limit,
+        )
+    )
+
+
+class ConfiguredScheduler:
+    """Returned by ``.task(...)``: its ``.schedule`` applies the merged config."""
+
+    __slots__ = ("_config", "_mode", "_scheduler")
+
+    def __init__(
+        self, scheduler: TasksScheduler, mode: TaskMode, config: TaskConfig
+    ) -> None:
+        self._scheduler = scheduler
+        self._mode = mode
+        self._config = config
+
+    @property
+    def config(self) -> TaskConfig:
+        """The merged config every task scheduled here gets."""
+        return self._config
+
+    def schedule(
+        self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Task:
+        """Schedule ``fn(*args, **kwargs)`` with this config; returns the ``Task``."""
+        return self._scheduler._schedule(self._mode, self._config, fn, args, kwargs)
+
+
+class TaskBatch:
+    """``tasks.after_route`` / ``tasks.after_response``: tasks started later, in order."""
+
+    __slots__ = ("_mode", "_scheduler")
+
+    def __init__(self, scheduler: TasksScheduler, mode: TaskMode) -> None:
+        self._scheduler = scheduler
+        self._mode = mode
+
+    @property
+    def mode(self) -> TaskMode:
+        """``after_route`` or ``after_response``."""
+        return self._mode
+
+    def schedule(
+        self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Task:
+        """Schedule ``fn(*args, **kwargs)`` in this batch; returns the ``Task``."""
+        scheduler = self._scheduler
+        return scheduler._schedule(
+            self._mode, scheduler._registry.config, fn, args, kwargs
+        )
+
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        shield: bool | None = None,
+        on_error: TaskErrorHandler | None = None,
+        retries: int | None = None,
+        retry_delay: float | None = None,
+        retry_backoff: float | None = None,
+        retry_jitter: float | None = None,
+        retry_on: tuple[type[BaseException], ...] | None = None,
+        timeout: float | None = None,
+        limit: int | anyio.CapacityLimiter | None = None,
+    ) -> ConfiguredScheduler:
+        """Configure one task of this batch (per-task settings win over the app's config)."""
+        config = _make_config(
+            self._scheduler._registry.config,
+            name,
+            shield,
+            on_error,
+            retries,
+            retry_delay,
+            retry_backoff,
+            retry_jitter,
+            retry_on,
+            timeout,
+            limit,
+        )
+        return ConfiguredScheduler(self._scheduler, self._mode, config)
+
+
+class TasksScheduler:
+    """What ``tasks: Tasks`` gives: schedules tasks tied to the current request.
+
+    - ``schedule(fn, *args, **kwargs)``: immediate; starts at once, concurrently with the endpoint.
+    - ``after_route.schedule(...)``: started in order once the endpoint (and its function-scoped
+      dependencies) returned, before the response is sent; not started if the endpoint raised.
+    - ``after_response.schedule(...)``: started in order once the whole body was sent (or the
+      client disconnected); not started if the endpoint raised.
+
+    Outside a request (``get_scheduler(app)``) both batches start their tasks at once.
+    """
+
+    __slots__ = (
+        "_after_response",
+        "_after_route",
+        "_batches",
+        "_downstream",
+        "_endpoint_ok",
+        "_in_request",
+        "_phase",
+        "_registry",
+        "_status",
+        "request_id",
+        "route",
+    )
+
+    def __init__(self, registry: TaskRegistry, send: Any = None) -> None:
+        self._registry = registry
+        self._downstream = send
+        self._in_request = send is not None
+        self.request_id: int | None = None
+        self.route: str | None = None
+        self._after_route: list[Task] | None = None
+        self._after_response: list[Task] | None = None
+        self._batches: tuple[TaskBatch, TaskBatch] | None = None
+        self._endpoint_ok: bool | None = None
+        self._status: int | None = None
+        # 0: before the response starts, 1: response started, 2: body sent, 3: request over.
+        self._phase = 0
+
+    # ---- public API ----------------------------------------------------------------------
+    @property
+    def after_route(self) -> TaskBatch:
+        """Tasks started after the endpoint returned, before the response is sent."""
+        batches = self._batches
+        if batches is None:
+            batches = self._batches = (
+                TaskBatch(self, _AFTER_ROUTE),
+                TaskBatch(self, _AFTER_RESPONSE),
+            )
+        return batches[0]
+
+    @property
+    def after_response(self) -> TaskBatch:
+        """Tasks started after the response body was sent."""
+        batches = self._batches
+        if batches is None:
+            batches = self._batches = (
+                TaskBatch(self, _AFTER_ROUTE),
+                TaskBatch(self, _AFTER_RESPONSE),
+            )
+        return batches[1]
+
+    @property
+    def registry(self) -> TaskRegistry:
+        """The app's ``TaskRegistry``."""
+        return self._registry
+
+    def schedule(
+        self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Task:
+        """Start ``fn(*args, **kwargs)`` now, concurrently with the endpoint; returns the ``Task``."""
+        registry = self._registry
+        task = Task(
+            fn,
+            args,
+            kwargs,
+            registry.config,
+            _IMMEDIATE,
+            _now(),
+            self.request_id,
+            self.route,
+            registry,
+        )
+        registry._add(task, True)
+        return task
+
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        shield: bool | None = None,
+        on_error: TaskErrorHandler | None = None,
+        retries: int | None = None,
+        retry_delay: float | None = None,
+        retry_backoff: float | None = None,
+        retry_jitter: float | None = None,
+        retry_on: tuple[type[BaseException], ...] | None = None,
+        timeout: float | None = None,
+        limit: int | anyio.CapacityLimiter | None = None,
+    ) -> ConfiguredScheduler:
+        """Configure one immediate task (per-task settings win over the app's config)."""
+        config = _make_config(
+            self._registry.config,
+            name,
+            shield,
+            on_error,
+            retries,
+            retry_delay,
+            retry_backoff,
+            retry_jitter,
+            retry_on,
+            timeout,
+            limit,
+        )
+        return ConfiguredScheduler(self, _IMMEDIATE, config)
+
+    # ---- internals -----------------------------------------------------------------------
+    def _schedule(
+        self,
+        mode: TaskMode,
+        config: TaskConfig,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Task:
+        registry = self._registry
+        task = Task(
+            fn,
+            args,
+            kwargs,
+            config,
+            mode,
+            _now(),
+            self.request_id,
+            self.route,
+            registry,
+        )
+        if mode is _IMMEDIATE:
+            registry._add(task, True)
+            return task
+        phase = self._phase
+        if not self._in_request or (phase >= 1 and mode is _AFTER_ROUTE) or phase >= 2:
+            # No request to wait for, or its start point has already passed: start now.
+            registry._add(task, True)
+            return task
+        task._context = _copy_context()
+        if mode is _AFTER_ROUTE:
+            if self._after_route is None:
+                self._after_route = [task]
+            else:
+                self._after_route.append(task)
+        elif self._after_response is None:
+            self._after_response = [task]
+        else:
+            self._after_response.append(task)
+        registry._add(task, False)
+        return task
+
+    def _activate(self, scope: MutableMapping[str, Any]) -> None:
+        """First use in a request: id, route, and a hook telling whether the endpoint raised."""
+        self.request_id = next(_request_ids)
+        route = scope.get("route")
+        path = getattr(route, "path", None) or scope.get("path", "")
+        self.route = f"{scope.get('method', 'GET')} {path}"
+        registry = self._registry
+        registry._on_loop()
+        stack = scope.get(FUNCTION_STACK_KEY)
+        if stack is not None:
+            # FastAPI closes this stack right after the endpoint (and its function-scoped
+            # dependencies) returned or raised, before sending the response.
+            stack.push(self._function_exit)
+
+    def _function_exit(
+        self, exc_type: type[BaseException] | None, *_exc_and_tb: object
+    ) -> None:
+        self._endpoint_ok = exc_type is None
+
+    def _ok(self) -> bool:
+        ok = self._endpoint_ok
+        if ok is None:
+            # Fallback without FastAPI's function stack: judge by the status code.
+            status = self._status
+            return status is not None and status < 400
+        return ok
+
+    async def _send(self, message: MutableMapping[str, Any]) -> None:
+        if self.request_id is None:
+            await self._downstream(message)
+            return
+        kind = message["type"]
+        if kind == "http.response.start":
+            self._status = message.get("status")
+            self._phase = 1
+            pending = self._after_route
+            if pending is not None:
+                self._after_route = None
+                if self._ok():
+                    self._registry._start_many(pending)
+                else:
+                    self._registry._drop_many(pending)
+        elif kind == "http.response.body" and not message.get("more_body", False):
+            await self._downstream(message)
+            self._phase = 2
+            pending = self._after_response
+            if pending is not None:
+                self._after_response = None
+                if self._ok():
+                    self._registry._start_many(pending)
+                else:
+                    self._registry._drop_many(pending)
+            return
+        await self._downstream(message)
+
+    def _request_over(self, raised: bool) -> None:
+        """The app returned (or raised): start or drop whatever is still waiting."""
+        self._phase = 3
+        ok = self._ok()
+        if raised and self._status is None:
+            ok = False
+        registry = self._registry
+        for pending in (self._after_route, self._after_response):
+            if pending:
+                if ok:
+                    registry._start_many(pending)
+                else:
+                    registry._drop_many(pending)
+        self._after_route = self._after_response = None

@@ -1,0 +1,197 @@
+"""``Task``: one scheduled call, with its state, timestamps and outcome."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from fastapi_tasks.calls import call_sync_or_async
+from fastapi_tasks.config import TaskConfig
+
+if TYPE_CHECKING:
+    import asyncio
+    import contextvars
+
+    from fastapi_tasks.registry import TaskRegistry
+
+__all__ = ["Task", "TaskMode", "TaskState"]
+
+_task_ids = itertools.count(1)
+
+
+class TaskMode(StrEnum):
+    """When a task starts, relative to its request."""
+
+    IMMEDIATE = "immediate"
+    AFTER_ROUTE = "after_route"
+    AFTER_RESPONSE = "after_response"
+
+
+class TaskState(StrEnum):
+    """Life cycle: pending -> running -> succeeded | failed | cancelled."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+def _func_name(func: Any) -> str:
+    while isinstance(func, functools.partial):
+        func = func.func
+    name = getattr(func, "__qualname__", None) or type(func).__qualname__
+    return str(name)
+
+
+class Task:
+    """One scheduled call of ``func(*args, **kwargs)`` and what became of it.
+
+    ``await task()`` runs the call once more and returns its result or raises its exception;
+    it never calls ``on_error`` (the documented retry pattern inside an error handler).
+    ``await task.wait()`` returns once the task finished, whatever the outcome; it never raises.
+    ``repr(task)`` never shows the arguments (they may hold secrets).
+    """
+
+    __slots__ = (
+        "_atask",
+        "_context",
+        "_done",
+        "_registry",
+        "_started",
+        "args",
+        "attempts",
+        "config",
+        "error",
+        "finished_at",
+        "func",
+        "id",
+        "kwargs",
+        "mode",
+        "request_id",
+        "result",
+        "route",
+        "scheduled_at",
+        "started_at",
+        "state",
+    )
+
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    config: TaskConfig
+    mode: TaskMode
+    state: TaskState
+    attempts: int
+    result: Any
+    error: BaseException | None
+    scheduled_at: float
+    started_at: float | None
+    finished_at: float | None
+    request_id: int | None
+    route: str | None
+    id: int
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        config: TaskConfig,
+        mode: TaskMode,
+        scheduled_at: float,
+        request_id: int | None = None,
+        route: str | None = None,
+        registry: TaskRegistry | None = None,
+    ) -> None:
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
+        self.config = config
+        self.mode = mode
+        self.state = TaskState.PENDING
+        self.attempts = 0
+        self.result = None
+        self.error = None
+        self.scheduled_at = scheduled_at
+        self.started_at = None
+        self.finished_at = None
+        self.request_id = request_id
+        self.route = route
+        self.id = next(_task_ids)
+        self._registry = registry
+        self._started: anyio.Event | None = None
+        self._done: anyio.Event | None = None
+        self._atask: asyncio.Task[None] | None = None
+        self._context: contextvars.Context | None = None
+
+    @property
+    def name(self) -> str:
+        """``config.name`` if set, else the function's qualified name."""
+        return self.config.name or _func_name(self.func)
+
+    @property
+    def started(self) -> anyio.Event:
+        """An ``anyio.Event`` set when the task begins running (created on first access)."""
+        event = self._started
+        if event is None:
+            event = self._started = anyio.Event()
+            if self.started_at is not None:
+                event.set()
+        return event
+
+    @property
+    def done(self) -> bool:
+        """True once the task succeeded, failed or was cancelled."""
+        return self.finished_at is not None
+
+    async def wait(self) -> None:
+        """Wait until the task finished (any outcome). Never raises the task's error."""
+        if self.finished_at is not None:
+            return
+        event = self._done
+        if event is None:
+            event = self._done = anyio.Event()
+        await event.wait()
+
+    async def __call__(self) -> Any:
+        """Run the call once more (for ``on_error`` handlers); raise if it fails again."""
+        self.attempts += 1
+        try:
+            result = await call_sync_or_async(
+                self.func, self.args, self.kwargs, self.config.timeout
+            )
+        except Exception as exc:
+            self.error = exc
+            raise
+        self.result = result
+        self.error = None
+        return result
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary for dashboards: no arguments, no result, only the error's type."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "mode": self.mode.value,
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "shielded": self.config.shielded,
+            "request_id": self.request_id,
+            "route": self.route,
+            "scheduled_at": self.scheduled_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "error": None if self.error is None else type(self.error).__name__,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"<Task #{self.id} {self.name!r} mode={self.mode.value} state={self.state.value}"
+            f" attempts={self.attempts} request_id={self.request_id}>"
+        )
