@@ -1,0 +1,1 @@
+"""Registration and e-mail verification (example 2 of the seed)."""

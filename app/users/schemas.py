@@ -1,0 +1,121 @@
+"""Request and response bodies of the users endpoints."""
+
+from typing import Annotated
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from app.users.models import NAME_MAX_LENGTH
+from app.users.passwords import PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS
+
+REGISTERED_MESSAGE = (
+    "Registration successful. Please check your email to verify your account."
+)
+VERIFIED_MESSAGE = "Email verified successfully"
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH),
+]
+
+
+def _encodable(value: str, what: str) -> bytes:
+    # JSON may carry lone surrogates ("\ud800"); they cannot be hashed or stored.
+    try:
+        return value.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} must be valid Unicode text") from None
+
+
+class UserCreate(BaseModel):
+    """What ``POST /register`` accepts."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@example.com",
+                    "password": "correct horse battery",
+                    "name": "Ada Lovelace",
+                }
+            ]
+        }
+    )
+
+    email: EmailStr
+    password: str = Field(
+        min_length=PASSWORD_MIN_CHARS,
+        description=(
+            f"At least {PASSWORD_MIN_CHARS} characters and at most "
+            f"{PASSWORD_MAX_BYTES} bytes in UTF-8 (bcrypt's limit)"
+        ),
+    )
+    name: Name
+
+    @field_validator("password")
+    @classmethod
+    def _password_fits_bcrypt(cls, value: str) -> str:
+        # Messages never include the value: the 422 body must not echo a password.
+        if len(_encodable(value, "Password")) > PASSWORD_MAX_BYTES:
+            raise ValueError(
+                f"Password must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8 "
+                "(accented letters count 2 bytes, emoji 4)"
+            )
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_text(cls, value: str) -> str:
+        _encodable(value, "Name")
+        return value
+
+
+class UserRegistered(BaseModel):
+    """What ``POST /register`` answers (201)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"user_id": 1, "message": REGISTERED_MESSAGE}]}
+    )
+
+    user_id: int
+    message: str = REGISTERED_MESSAGE
+
+
+class EmailVerified(BaseModel):
+    """What ``POST /verify`` answers (200)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"message": VERIFIED_MESSAGE}]}
+    )
+
+    message: str = VERIFIED_MESSAGE
+
+
+class UserRead(BaseModel):
+    """A user as ``GET /users/{user_id}`` shows them (no password hash, ever)."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": 1,
+                    "email": "ada@example.com",
+                    "name": "Ada Lovelace",
+                    "verified": True,
+                }
+            ]
+        },
+    )
+
+    user_id: int = Field(validation_alias=AliasChoices("user_id", "id"))
+    email: str
+    name: str
+    verified: bool
