@@ -1,0 +1,111 @@
+"""Image endpoints: upload (verified, then processed in the background) and read back."""
+
+import functools
+from typing import Annotated, Any
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, File, UploadFile, status
+
+from app.clients.dependencies import CdnDep, SettingsDep, TrackerDep
+from app.db import SessionDep, SessionFactoryDep
+from app.images import service, storage
+from app.images.dependencies import ExistingImage, UserIdQuery
+from app.images.exceptions import UnsupportedImageError
+from app.images.processing import InvalidImageError, inspect_image
+from app.images.schemas import ImageRead, ImageUploadAccepted
+from app.images.storage import UploadPaths
+from app.images.task_error_handlers import on_process_upload_failed
+from app.images.tasks import process_upload
+from app.images.upload_limit import UploadLimitRoute
+from fastapi_tasks import Tasks
+
+router = APIRouter(tags=["images"], route_class=UploadLimitRoute)
+
+PROCESS_TASK_NAME = "images.process_upload"
+
+
+def _error(description: str, detail: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"example": {"detail": detail}}},
+    }
+
+
+@router.post(
+    "/upload-image",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Upload an image; it is optimized, thumbnailed and put on the CDN",
+    responses={
+        413: _error("Over the size limit", "The upload is larger than the limit"),
+        415: _error("Not a PNG, JPEG, GIF or WebP", "The image data is truncated"),
+    },
+)
+async def upload_image(
+    user_id: UserIdQuery,
+    file: Annotated[UploadFile, File(description="A PNG, JPEG, GIF or WebP image")],
+    session: SessionDep,
+    sessions: SessionFactoryDep,
+    settings: SettingsDep,
+    cdn: CdnDep,
+    tracker: TrackerDep,
+    tasks: Tasks,
+) -> ImageUploadAccepted:
+    """The file is stored under a generated name and checked (format sniffed from the
+    bytes, fully decoded, pixel limit) before the 202; processing then runs as a task.
+    """
+    paths = UploadPaths.generate(settings.upload_dir)
+    try:
+        size = await storage.save_upload(
+            file, paths.original, max_bytes=settings.max_upload_bytes
+        )
+        info = await anyio.to_thread.run_sync(
+            functools.partial(
+                inspect_image, paths.original, max_pixels=settings.image_max_pixels
+            )
+        )
+        # committed here, before the task that reads it is scheduled
+        image = await service.create_image(
+            session,
+            user_id=user_id,
+            filename=storage.sanitize_filename(file.filename),
+            format=info.format,
+            size_bytes=size,
+        )
+    except InvalidImageError as exc:
+        await storage.remove_files(*paths.all())
+        raise UnsupportedImageError(exc.reason) from exc
+    except BaseException:
+        await storage.remove_files(*paths.all())
+        raise
+
+    tasks.task(
+        name=PROCESS_TASK_NAME,
+        # shared by every task of this name: a burst of uploads queues as "pending"
+        limit=settings.image_jobs_limit,
+        on_error=functools.partial(
+            on_process_upload_failed, image_id=image.id, paths=paths, sessions=sessions
+        ),
+    ).schedule(
+        process_upload,
+        image_id=image.id,
+        user_id=user_id,
+        paths=paths,
+        original_format=info.format,
+        cdn=cdn,
+        sessions=sessions,
+        tracker=tracker,
+    )
+    return ImageUploadAccepted(
+        image_id=image.id,
+        message=f"Image accepted and being processed; poll GET /images/{image.id}",
+    )
+
+
+@router.get(
+    "/images/{image_id}",  # noqa: FAST003 - read by the ExistingImage dependency
+    summary="An image's processing status and CDN URLs",
+    responses={404: _error("Unknown image id", "Image not found")},
+)
+async def get_image(image: ExistingImage) -> ImageRead:
+    return ImageRead.model_validate(image)
