@@ -1,0 +1,96 @@
+"""The ``fastapi-tasks-demo`` command: ``serve``, ``migrate`` (and ``walkthrough``)."""
+
+import argparse
+import asyncio
+import logging
+import math
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+import uvicorn
+
+from app.config import get_settings
+from app.db import make_engine, make_session_factory
+from app.lifespan import migrate_database
+from app.logging_setup import configure_logging
+from app.seed import seed_catalogue
+
+logger = logging.getLogger("app.cli")
+
+
+async def _seed(database_url: str) -> int:
+    engine = make_engine(database_url)
+    try:
+        return await seed_catalogue(make_session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    """Apply every migration (``alembic upgrade heads``)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    migrate_database(settings.database_url)
+    logger.info("database is at the latest revision")
+    return 0
+
+
+def _ignore_signal(signum: int, _frame: FrameType | None) -> None:
+    # uvicorn re-raises the signal it handled once it has shut down; with the default
+    # handler SIGTERM would then kill us (exit -15) after a clean shutdown. Exit 0 instead.
+    logger.debug("signal %s after graceful shutdown ignored", signum)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Migrate, seed, then run uvicorn (one worker: the task registry lives in-process)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    migrate_database(settings.database_url)
+    added = asyncio.run(_seed(settings.database_url))
+    if added:
+        logger.info("seeded %d products", added)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _ignore_signal)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=1,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        # Our own shutdown_timeout bounds the task drain; uvicorn waits for requests first.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastapi-tasks-demo", description="The fastapi-tasks demo service"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate, seed and run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    # More subcommands (e.g. ``walkthrough``, from app/walkthrough.py) register here:
+    # commands.add_parser(...).set_defaults(handler=...)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    sys.exit(args.handler(args))
+
+
+if __name__ == "__main__":
+    main()

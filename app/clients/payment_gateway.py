@@ -1,0 +1,86 @@
+"""The payment gateway: charges and refunds, idempotent by order id."""
+
+from decimal import Decimal
+from typing import Literal
+
+import httpx
+from pydantic import BaseModel, SecretStr
+
+from app.clients._base import ServiceClient
+
+
+class Charge(BaseModel):
+    """A charge the gateway accepted."""
+
+    charge_id: str
+    status: Literal["succeeded"]
+
+
+class Refund(BaseModel):
+    """A refund the gateway accepted."""
+
+    refund_id: str
+    charge_id: str
+    status: Literal["succeeded"]
+
+
+class PaymentDeclinedError(Exception):
+    """The gateway answered and refused the charge; retrying will not help."""
+
+    def __init__(self, order_id: int, code: str) -> None:
+        super().__init__(f"payment for order {order_id} declined ({code})")
+        self.order_id = order_id
+        self.code = code
+
+
+def _money(amount: Decimal) -> str:
+    # Exact decimal string: a float would put binary noise on the wire.
+    return str(amount.quantize(Decimal("0.01")))
+
+
+class PaymentGatewayClient(ServiceClient):
+    """Charges and refunds; every call carries ``Idempotency-Key`` = the order id."""
+
+    async def charge(
+        self,
+        *,
+        order_id: int,
+        amount: Decimal,
+        token: SecretStr,
+        currency: str = "USD",
+    ) -> Charge:
+        """Charge ``amount``; raises ``PaymentDeclinedError`` on 402, ``httpx`` errors otherwise."""
+        response = await self._post(
+            "/charge",
+            {
+                "amount": _money(amount),
+                "currency": currency,
+                "token": token.get_secret_value(),
+                "metadata": {"order_id": order_id},
+            },
+            headers={"Idempotency-Key": str(order_id)},
+        )
+        if response.status_code == httpx.codes.PAYMENT_REQUIRED:
+            code = "card_declined"
+            if response.headers.get("content-type", "").startswith("application/json"):
+                code = str(response.json().get("error", code))
+            raise PaymentDeclinedError(order_id, code)
+        response.raise_for_status()
+        return Charge.model_validate(response.json())
+
+    async def refund(
+        self, *, order_id: int, charge_id: str, amount: Decimal, currency: str = "USD"
+    ) -> Refund:
+        """Refund a charge in full; idempotent by order id like the charge."""
+        response = await self._post(
+            "/refund",
+            {
+                "charge_id": charge_id,
+                "amount": _money(amount),
+                "currency": currency,
+                "metadata": {"order_id": order_id},
+            },
+            headers={"Idempotency-Key": str(order_id)},
+        )
+        response.raise_for_status()
+        return Refund.model_validate(response.json())

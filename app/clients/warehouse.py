@@ -1,0 +1,19 @@
+"""The warehouse system that prepares shipments."""
+
+from collections.abc import Mapping, Sequence
+
+from app.clients._base import ServiceClient
+
+
+class WarehouseClient(ServiceClient):
+    """Asks the warehouse to prepare a shipment for a confirmed order."""
+
+    async def prepare_shipment(
+        self, *, order_id: int, items: Sequence[Mapping[str, int]]
+    ) -> None:
+        """``items`` are ``{"sku": product_id, "qty": quantity}`` pairs (the seed's shape)."""
+        response = await self._post(
+            "/prepare-shipment",
+            {"order_id": order_id, "items": [dict(item) for item in items]},
+        )
+        response.raise_for_status()

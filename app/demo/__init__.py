@@ -1,0 +1,1 @@
+"""Mock-mode extras: look inside the fake systems and the task registry."""

@@ -1,0 +1,104 @@
+"""``/demo``: the fake systems' outbox, recorded calls and faults, and recent tasks.
+
+Mounted only in mock mode. Everything shown here is already redacted (no tokens, no keys).
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from app.mocks import FakeServices, Faults, FaultsUpdate, RecordedCall
+from fastapi_tasks import Task, get_registry
+
+router = APIRouter(prefix="/demo", tags=["demo"])
+
+ServiceName = Literal["payment", "email", "cdn", "warehouse", "analytics", "alerts"]
+
+
+class OutboxEmail(BaseModel):
+    to: str
+    subject: str
+    template: str
+    data: dict[str, Any]
+    sent_at: datetime
+
+
+class TaskInfo(BaseModel):
+    name: str
+    mode: Literal["immediate", "after_route", "after_response"]
+    state: Literal["pending", "running", "succeeded", "failed", "cancelled"]
+    attempts: int
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    request_id: str | None = None
+    route: str | None = None
+
+
+def get_fakes(request: Request) -> FakeServices:
+    """The fake systems' state (mock mode only; this router is not mounted otherwise)."""
+    fakes: FakeServices = request.state.fakes
+    return fakes
+
+
+FakesDep = Annotated[FakeServices, Depends(get_fakes)]
+
+
+def _when(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+def task_info(task: Task) -> TaskInfo:
+    """What the dashboard shows of a task: never its arguments or result."""
+    request_id = getattr(task, "request_id", None)
+    return TaskInfo(
+        name=task.name,
+        mode=task.mode.value,
+        state=task.state.value,
+        attempts=task.attempts,
+        scheduled_at=_when(task.scheduled_at),
+        started_at=_when(task.started_at),
+        finished_at=_when(task.finished_at),
+        error=None if task.error is None else type(task.error).__name__,
+        request_id=None if request_id is None else str(request_id),
+        route=getattr(task, "route", None),
+    )
+
+
+@router.get("/outbox", summary="E-mails the fake e-mail service accepted")
+async def list_outbox(fakes: FakesDep) -> list[OutboxEmail]:
+    return [OutboxEmail.model_validate(email) for email in fakes.outbox]
+
+
+@router.get("/calls", summary="Calls the fake systems received, oldest first")
+async def list_calls(
+    fakes: FakesDep, service: Annotated[ServiceName | None, Query()] = None
+) -> list[RecordedCall]:
+    if service is None:
+        return list(fakes.calls)
+    return fakes.calls_to(service)
+
+
+@router.get("/faults", summary="Current fault settings of the fake systems")
+async def get_faults(fakes: FakesDep) -> Faults:
+    return fakes.faults
+
+
+@router.put("/faults", summary="Make fake systems fail, to watch error handlers fire")
+async def update_faults(body: FaultsUpdate, fakes: FakesDep) -> Faults:
+    for service, fault in body.model_dump(exclude_none=True).items():
+        setattr(fakes.faults, service, fault)
+    return fakes.faults
+
+
+@router.get("/tasks", summary="Running and recent background tasks, newest first")
+async def list_tasks(
+    request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[TaskInfo]:
+    registry = get_registry(request.app)
+    tasks = {task.id: task for task in [*registry.recent, *registry.running]}
+    newest_first = sorted(tasks.values(), key=lambda task: task.id, reverse=True)
+    return [task_info(task) for task in newest_first[:limit]]

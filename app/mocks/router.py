@@ -1,0 +1,23 @@
+"""Assembles the fake systems into one ``respx.Router`` (mock mode's transport).
+
+Each fake system is a module with ``install(router, fakes, base_url)``; a new one is one line
+in ``build_router``.
+"""
+
+import respx
+
+from app.config import Settings
+from app.mocks import alerts, analytics_api, email_service, payment_gateway, warehouse
+from app.mocks.fakes import FakeServices
+
+
+def build_router(fakes: FakeServices, settings: Settings) -> respx.Router:
+    """A router answering for every external system at its configured base URL."""
+    # Unplanned outbound calls fail loudly instead of reaching the network.
+    router = respx.Router(assert_all_mocked=True, assert_all_called=False)
+    payment_gateway.install(router, fakes, settings.payment_gateway.base_url)
+    email_service.install(router, fakes, settings.email_service.base_url)
+    warehouse.install(router, fakes, settings.warehouse.base_url)
+    analytics_api.install(router, fakes, settings.analytics_service.base_url)
+    alerts.install(router, fakes, settings.alerts.base_url)
+    return router

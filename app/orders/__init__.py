@@ -1,0 +1,1 @@
+"""Example 1: e-commerce order processing (payment, inventory, notifications)."""
