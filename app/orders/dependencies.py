@@ -1,0 +1,20 @@
+"""Path dependencies of the orders router."""
+
+from typing import Annotated
+
+from fastapi import Depends, Path
+
+from app.db import SessionDep
+from app.orders import service
+from app.orders.models import Order
+
+
+async def valid_order_id(
+    order_id: Annotated[int, Path(ge=1, description="The order's id")],
+    session: SessionDep,
+) -> Order:
+    """The order named in the path, with its lines; 404 if there is none."""
+    return await service.get_order(session, order_id)
+
+
+ExistingOrder = Annotated[Order, Depends(valid_order_id)]

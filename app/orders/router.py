@@ -1,0 +1,110 @@
+"""HTTP endpoints of the orders example."""
+
+from fastapi import APIRouter, status
+
+from app.clients.dependencies import (
+    AlertsDep,
+    EmailServiceDep,
+    PaymentGatewayDep,
+    SettingsDep,
+    TrackerDep,
+    WarehouseDep,
+)
+from app.db import SessionDep, SessionFactoryDep
+from app.orders import service
+from app.orders.dependencies import ExistingOrder
+from app.orders.models import Order, OrderStatus
+from app.orders.schemas import (
+    OrderAccepted,
+    OrderCreate,
+    OrderLineRead,
+    OrderRead,
+    ProductRead,
+)
+from app.orders.tasks import schedule_order_processing
+from fastapi_tasks import Tasks
+
+router = APIRouter(tags=["orders"])
+
+
+def _order_read(order: Order) -> OrderRead:
+    return OrderRead(
+        order_id=order.id,
+        user_id=order.user_id,
+        email=order.email,
+        status=OrderStatus(order.status),
+        payment_status=order.payment_status,
+        inventory_status=order.inventory_status,
+        total=order.total,
+        items=[
+            OrderLineRead(
+                product_id=line.product_id,
+                quantity=line.quantity,
+                price=line.unit_price,
+            )
+            for line in order.lines
+        ],
+    )
+
+
+@router.get("/products", summary="The product catalogue with available stock")
+async def list_products(session: SessionDep) -> list[ProductRead]:
+    return [
+        ProductRead(
+            product_id=product.id,
+            name=product.name,
+            price=product.price,
+            available=product.available,
+        )
+        for product in await service.list_products(session)
+    ]
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Place an order; payment, stock and notifications run as background tasks",
+    responses={
+        422: {
+            "description": "No items, unknown product, bad e-mail or a price that differs"
+        }
+    },
+)
+async def create_order(
+    body: OrderCreate,
+    session: SessionDep,
+    sessions: SessionFactoryDep,
+    settings: SettingsDep,
+    payments: PaymentGatewayDep,
+    email: EmailServiceDep,
+    warehouse: WarehouseDep,
+    alerts: AlertsDep,
+    tracker: TrackerDep,
+    tasks: Tasks,
+) -> OrderAccepted:
+    """Prices come from the catalogue; poll ``GET /orders/{order_id}`` for the outcome."""
+    order = await service.create_order(session, body)  # committed: tasks can read it
+    schedule_order_processing(
+        tasks,
+        order=order,
+        payment_token=body.payment_token,
+        sessions=sessions,
+        payments=payments,
+        email=email,
+        warehouse=warehouse,
+        alerts=alerts,
+        tracker=tracker,
+        email_retry_delay_s=settings.email_retry_delay_s,
+    )
+    return OrderAccepted(
+        order_id=order.id, status=OrderStatus.PROCESSING, total=order.total
+    )
+
+
+@router.get(
+    "/orders/{order_id}",  # noqa: FAST003 - read by ExistingOrder's dependency
+    summary="An order with its payment and inventory status",
+    responses={404: {"description": "Order not found"}},
+)
+async def get_order(order: ExistingOrder) -> OrderRead:
+    return _order_read(order)

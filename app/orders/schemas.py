@@ -1,0 +1,119 @@
+"""Request and response bodies of the orders API."""
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, SecretStr
+
+from app.orders.models import InventoryStatus, OrderStatus, PaymentStatus
+
+# Exact Decimal inside; a JSON number outside. float() of a 2-place Decimal prints back
+# as the same digits (shortest repr), so 59.97 never turns into 59.970000000000006.
+Money = Annotated[
+    Decimal,
+    PlainSerializer(lambda amount: float(amount), return_type=float, when_used="json"),
+]
+
+
+class OrderLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: int = Field(gt=0, examples=[1])
+    quantity: int = Field(ge=1, le=100, examples=[2])
+    price: Decimal = Field(
+        gt=0,
+        max_digits=10,
+        decimal_places=2,
+        description="Unit price the client saw; must equal the catalogue price",
+        examples=[89.99],
+    )
+
+
+class OrderCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": 42,
+                    "email": "ada@example.com",
+                    "items": [{"product_id": 1, "quantity": 2, "price": 89.99}],
+                    "payment_token": "tok_visa",
+                }
+            ]
+        }
+    )
+
+    user_id: int = Field(gt=0)
+    email: EmailStr
+    items: list[OrderLineIn] = Field(min_length=1, max_length=50)
+    payment_token: SecretStr = Field(
+        min_length=1,
+        max_length=200,
+        description="Card token from the payment form (tok_declined and tok_error always fail)",
+    )
+
+
+class OrderAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"order_id": 1, "status": "processing", "total": 179.98}]
+        }
+    )
+
+    order_id: int
+    status: OrderStatus
+    total: Money
+
+
+class OrderLineRead(BaseModel):
+    product_id: int
+    quantity: int
+    price: Money
+
+
+class OrderRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": 1,
+                    "user_id": 42,
+                    "email": "ada@example.com",
+                    "status": "confirmed",
+                    "payment_status": "succeeded",
+                    "inventory_status": "reserved",
+                    "total": 179.98,
+                    "items": [{"product_id": 1, "quantity": 2, "price": 89.99}],
+                }
+            ]
+        }
+    )
+
+    order_id: int
+    user_id: int
+    email: str
+    status: OrderStatus
+    payment_status: PaymentStatus
+    inventory_status: InventoryStatus
+    total: Money
+    items: list[OrderLineRead]
+
+
+class ProductRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "product_id": 1,
+                    "name": "Mechanical keyboard",
+                    "price": 89.99,
+                    "available": 50,
+                }
+            ]
+        }
+    )
+
+    product_id: int
+    name: str
+    price: Money
+    available: int = Field(description="Stock not yet reserved by orders")

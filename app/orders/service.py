@@ -1,0 +1,259 @@
+"""Orders' domain logic: session and plain values in, models out, commits owned here.
+
+Stock rule: ``reserved`` only grows through one conditional UPDATE per product
+(``reserved + q <= stock``) inside a single transaction, so concurrent orders can never
+reserve more than the stock, and an order reserves all of its items or none.
+"""
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.db import utcnow
+from app.orders.exceptions import (
+    OrderNotFoundError,
+    OutOfStockError,
+    PriceMismatchError,
+    UnknownProductError,
+)
+from app.orders.models import (
+    InventoryStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+    PaymentStatus,
+    Product,
+)
+from app.orders.schemas import OrderCreate
+
+
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+async def list_products(session: AsyncSession) -> Sequence[Product]:
+    """The catalogue, by id."""
+    return (await session.scalars(select(Product).order_by(Product.id))).all()
+
+
+async def create_order(session: AsyncSession, body: OrderCreate) -> Order:
+    """Validate lines against the catalogue (prices are the server's) and store the order."""
+    product_ids = {line.product_id for line in body.items}
+    products = {
+        product.id: product
+        for product in await session.scalars(
+            select(Product).where(Product.id.in_(product_ids))
+        )
+    }
+    lines: list[OrderLine] = []
+    for line in body.items:
+        product = products.get(line.product_id)
+        if product is None:
+            raise UnknownProductError(f"Unknown product {line.product_id}")
+        if line.price != product.price:
+            # The seed trusted the client's price; the catalogue is the only authority.
+            raise PriceMismatchError(
+                f"Price of product {product.id} is {product.price}, not {line.price}"
+            )
+        lines.append(
+            OrderLine(
+                product_id=product.id, quantity=line.quantity, unit_price=product.price
+            )
+        )
+    order = Order(
+        user_id=body.user_id,
+        email=str(body.email),
+        status=OrderStatus.PROCESSING,
+        payment_status=PaymentStatus.PENDING,
+        inventory_status=InventoryStatus.PENDING,
+        total=order_total(lines),
+        lines=lines,
+    )
+    session.add(order)
+    # Commit before anything is scheduled: tasks read this order from their own sessions.
+    await session.commit()
+    return order
+
+
+def order_total(lines: Sequence[OrderLine]) -> Decimal:
+    """Sum of unit price x quantity, exact."""
+    return sum(
+        (line.unit_price * line.quantity for line in lines), start=Decimal("0.00")
+    )
+
+
+async def get_order(session: AsyncSession, order_id: int) -> Order:
+    """The order with its lines; ``OrderNotFoundError`` if there is none."""
+    order = await session.scalar(
+        select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
+    )
+    if order is None:
+        raise OrderNotFoundError()
+    return order
+
+
+async def _quantities(session: AsyncSession, order_id: int) -> list[tuple[int, int]]:
+    rows = await session.execute(
+        select(OrderLine.product_id, func.sum(OrderLine.quantity))
+        .where(OrderLine.order_id == order_id)
+        .group_by(OrderLine.product_id)
+        .order_by(OrderLine.product_id)
+    )
+    return [(int(product_id), int(quantity)) for product_id, quantity in rows.all()]
+
+
+async def reserve_stock(session: AsyncSession, order_id: int) -> bool:
+    """Reserve every line of the order, all or nothing; ``OutOfStockError`` if one is short.
+
+    Returns False if the order was not waiting for a reservation (already handled).
+    """
+    quantities = await _quantities(session, order_id)
+    await session.commit()  # end the read; the transaction below starts with a write
+    try:
+        claimed = await session.execute(
+            update(Order)
+            .where(
+                Order.id == order_id,
+                Order.inventory_status == InventoryStatus.PENDING,
+            )
+            .values(inventory_status=InventoryStatus.RESERVED, updated_at=utcnow())
+        )
+        if _rowcount(claimed) == 0:
+            await session.rollback()
+            return False
+        for product_id, quantity in quantities:
+            # Conditional on what is already reserved, so two orders cannot both take
+            # the last unit (the seed's "available >= ?" check ignored reservations).
+            result = await session.execute(
+                update(Product)
+                .where(
+                    Product.id == product_id,
+                    Product.reserved + quantity <= Product.stock,
+                )
+                .values(reserved=Product.reserved + quantity)
+            )
+            if _rowcount(result) == 0:
+                raise OutOfStockError(product_id)
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    return True
+
+
+async def release_stock(session: AsyncSession, order_id: int) -> bool:
+    """Give back a reservation (compensation for a failed payment); False if none was held."""
+    quantities = await _quantities(session, order_id)
+    await session.commit()
+    try:
+        claimed = await session.execute(
+            update(Order)
+            .where(
+                Order.id == order_id,
+                Order.inventory_status == InventoryStatus.RESERVED,
+            )
+            .values(inventory_status=InventoryStatus.RELEASED, updated_at=utcnow())
+        )
+        if _rowcount(claimed) == 0:
+            await session.rollback()
+            return False
+        for product_id, quantity in quantities:
+            await session.execute(
+                update(Product)
+                .where(Product.id == product_id)
+                .values(reserved=Product.reserved - quantity)
+            )
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    return True
+
+
+async def _update_order(
+    session: AsyncSession, order_id: int, *conditions: Any, **values: Any
+) -> bool:
+    result = await session.execute(
+        update(Order)
+        .where(Order.id == order_id, *conditions)
+        .values(updated_at=utcnow(), **values)
+    )
+    await session.commit()
+    return _rowcount(result) == 1
+
+
+async def mark_paid(session: AsyncSession, order_id: int, *, charge_id: str) -> bool:
+    """Record a successful charge."""
+    return await _update_order(
+        session,
+        order_id,
+        Order.payment_status == PaymentStatus.PENDING,
+        payment_status=PaymentStatus.SUCCEEDED,
+        charge_id=charge_id,
+    )
+
+
+async def mark_payment_failed(
+    session: AsyncSession, order_id: int, *, reason: str
+) -> bool:
+    """Record a failed charge and why (never the token)."""
+    return await _update_order(
+        session,
+        order_id,
+        Order.payment_status == PaymentStatus.PENDING,
+        payment_status=PaymentStatus.FAILED,
+        failure_reason=reason,
+    )
+
+
+async def mark_inventory_failed(
+    session: AsyncSession, order_id: int, *, reason: str
+) -> bool:
+    """Record a failed reservation (an earlier failure reason, e.g. the payment's, is kept)."""
+    return await _update_order(
+        session,
+        order_id,
+        Order.inventory_status == InventoryStatus.PENDING,
+        inventory_status=InventoryStatus.FAILED,
+        failure_reason=func.coalesce(Order.failure_reason, reason),
+    )
+
+
+async def mark_refunded(session: AsyncSession, order_id: int) -> bool:
+    """Record that the charge was refunded."""
+    return await _update_order(
+        session,
+        order_id,
+        Order.payment_status == PaymentStatus.SUCCEEDED,
+        payment_status=PaymentStatus.REFUNDED,
+    )
+
+
+async def set_final_status(
+    session: AsyncSession,
+    order_id: int,
+    status: OrderStatus,
+    *,
+    reason: str | None = None,
+) -> bool:
+    """Leave ``processing`` exactly once; False if the order was already settled."""
+    values: dict[str, Any] = {"status": status}
+    if reason is not None:
+        values["failure_reason"] = func.coalesce(Order.failure_reason, reason)
+    return await _update_order(
+        session, order_id, Order.status == OrderStatus.PROCESSING, **values
+    )
+
+
+async def mark_customer_notified(session: AsyncSession, order_id: int) -> bool:
+    """Remember that the order's one e-mail went out."""
+    return await _update_order(
+        session,
+        order_id,
+        Order.customer_notified_at.is_(None),
+        customer_notified_at=utcnow(),
+    )

@@ -1,0 +1,121 @@
+"""``on_error`` handlers of the order tasks: record the outcome, alert, log ids; never raise.
+
+Compensation (releasing stock, refunding) is not done here: payment and reservation run
+concurrently, so only ``tasks.settle_order``, which waits for both, knows what to undo.
+"""
+
+import logging
+
+import httpx
+
+from app.clients.alerts import AlertClient
+from app.clients.payment_gateway import PaymentDeclinedError
+from app.db import SessionFactory
+from app.orders import service
+from app.orders.exceptions import OutOfStockError
+from fastapi_tasks import Task
+
+logger = logging.getLogger(__name__)
+
+
+def payment_failure_reason(error: Exception) -> str:
+    """A short, secret-free reason for a failed charge."""
+    if isinstance(error, PaymentDeclinedError):
+        return f"payment declined ({error.code})"
+    if isinstance(error, httpx.TimeoutException | TimeoutError):
+        return "payment gateway timed out"
+    if isinstance(error, httpx.HTTPStatusError):
+        return f"payment gateway error (HTTP {error.response.status_code})"
+    return f"payment failed ({type(error).__name__})"
+
+
+async def on_payment_failed(
+    task: Task,
+    error: Exception,
+    *,
+    order_id: int,
+    sessions: SessionFactory,
+    alerts: AlertClient,
+) -> None:
+    """Mark the payment failed and alert the operators (the token is never mentioned)."""
+    reason = payment_failure_reason(error)
+    try:
+        async with sessions() as session:
+            await service.mark_payment_failed(session, order_id, reason=reason)
+    except Exception as exc:  # a handler never raises: log and carry on
+        logger.error(
+            "order %s: could not record payment failure: %s",
+            order_id,
+            type(exc).__name__,
+        )
+    logger.warning(
+        "%s: order %s payment failed after %d attempt(s): %s",
+        task.name,
+        order_id,
+        task.attempts,
+        reason,
+    )
+    try:
+        await alerts.send(
+            text=f"Payment failed for order {order_id}: {reason}",
+            severity="warning" if isinstance(error, PaymentDeclinedError) else "error",
+            source="orders",
+        )
+    except Exception as exc:
+        logger.error(
+            "order %s: payment alert not delivered: %s", order_id, type(exc).__name__
+        )
+
+
+async def on_stock_reservation_failed(
+    task: Task,
+    error: Exception,
+    *,
+    order_id: int,
+    sessions: SessionFactory,
+    alerts: AlertClient,
+) -> None:
+    """Mark the reservation failed; only unexpected errors page someone."""
+    if isinstance(error, OutOfStockError):
+        reason = f"out of stock (product {error.product_id})"
+    else:
+        reason = f"stock reservation failed ({type(error).__name__})"
+    try:
+        async with sessions() as session:
+            await service.mark_inventory_failed(session, order_id, reason=reason)
+    except Exception as exc:
+        logger.error(
+            "order %s: could not record reservation failure: %s",
+            order_id,
+            type(exc).__name__,
+        )
+    logger.warning("%s: order %s: %s", task.name, order_id, reason)
+    if isinstance(error, OutOfStockError):
+        return
+    try:
+        await alerts.send(
+            text=f"Stock reservation failed for order {order_id}: {reason}",
+            source="orders",
+        )
+    except Exception as exc:
+        logger.error("order %s: alert not delivered: %s", order_id, type(exc).__name__)
+
+
+async def on_warehouse_notification_failed(
+    task: Task, error: Exception, *, order_id: int, alerts: AlertClient
+) -> None:
+    """A confirmed order the warehouse did not hear about needs a human."""
+    logger.error(
+        "%s: order %s not sent to the warehouse after %d attempt(s): %s",
+        task.name,
+        order_id,
+        task.attempts,
+        type(error).__name__,
+    )
+    try:
+        await alerts.send(
+            text=f"Warehouse not notified of confirmed order {order_id}; ship it by hand",
+            source="orders",
+        )
+    except Exception as exc:
+        logger.error("order %s: alert not delivered: %s", order_id, type(exc).__name__)
