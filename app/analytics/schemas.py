@@ -1,0 +1,116 @@
+"""Request and response bodies of the analytics endpoints, and the batch event shape."""
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PositiveInt,
+    field_serializer,
+)
+
+
+class EventCreate(BaseModel):
+    """One event to track; the server adds the timestamp."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "event": "page_view",
+                    "user_id": 42,
+                    "properties": {"path": "/products", "referrer": "newsletter"},
+                }
+            ]
+        },
+    )
+
+    event: str = Field(min_length=1, max_length=200, description="Event name")
+    user_id: PositiveInt = Field(description="Who did it (not checked against users)")
+    properties: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Free-form JSON object"
+    )
+
+
+class TrackAccepted(BaseModel):
+    """The event is buffered; it will be sent with its user's next batch."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "tracked"}]})
+
+    status: Literal["tracked"] = "tracked"
+
+
+class TrackedEvent(BaseModel):
+    """An event as sent to the analytics service and as stored in the fallback table."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "event": "page_view",
+                    "user_id": 42,
+                    "properties": {"path": "/products"},
+                    "timestamp": "2025-01-31T12:00:00.123456Z",
+                }
+            ]
+        },
+    )
+
+    event: str
+    user_id: int
+    properties: dict[str, JsonValue]
+    timestamp: datetime = Field(description="When the server received it (UTC)")
+
+    @field_serializer("timestamp")
+    def _iso_utc(self, value: datetime) -> str:
+        # Fixed width (microseconds always present), so the strings sort like the times.
+        return (
+            value.astimezone(UTC)
+            .isoformat(timespec="microseconds")
+            .replace("+00:00", "Z")
+        )
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON object of one event in a batch (ISO 8601 UTC timestamp)."""
+        return self.model_dump(mode="json")
+
+
+class AnalyticsStats(BaseModel):
+    """Counters since start; sent = delivered + stored + lost + buffered + in_flight."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sent": 25,
+                    "delivered": 20,
+                    "stored": 5,
+                    "lost": 0,
+                    "rejected": 0,
+                    "buffered": 0,
+                    "in_flight": 0,
+                    "batches_delivered": 2,
+                    "batches_stored": 1,
+                    "batches_lost": 0,
+                    "capacity": 10000,
+                }
+            ]
+        }
+    )
+
+    sent: int = Field(description="Events accepted by the tracker")
+    delivered: int = Field(description="Events the analytics service accepted")
+    stored: int = Field(description="Events saved in the database fallback")
+    lost: int = Field(description="Events neither delivered nor stored (alerted)")
+    rejected: int = Field(description="Events refused because memory was full")
+    buffered: int = Field(description="Events waiting in per-user buffers")
+    in_flight: int = Field(description="Events in batches being sent or stored")
+    batches_delivered: int
+    batches_stored: int
+    batches_lost: int
+    capacity: int = Field(description="Most events held in memory at once")
