@@ -87,13 +87,11 @@ OPENAPI_TAGS: Final[list[dict[str, Any]]] = [
 ]
 
 
-def _version() -> str:
+def _installed_version() -> str | None:
     try:
         return metadata.version("fastapi-tasks-demo")
-    except (
-        metadata.PackageNotFoundError
-    ):  # running from a checkout that was never installed
-        return "0.0.0+unknown"
+    except metadata.PackageNotFoundError:  # a checkout that was never installed
+        return None
 
 
 def describe_api(app: FastAPI) -> None:
@@ -105,8 +103,9 @@ def describe_api(app: FastAPI) -> None:
         app.title = API_TITLE
     if not app.description:
         app.description = API_DESCRIPTION
-    if app.version == "0.1.0" or not app.version:
-        app.version = _version()
+    installed = _installed_version()
+    if installed and app.version in {"", "0.1.0"}:  # FastAPI's placeholder
+        app.version = installed
     known = {tag["name"] for tag in app.openapi_tags or []}
     app.openapi_tags = [
         *(app.openapi_tags or []),

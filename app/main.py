@@ -8,7 +8,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.config import Settings, get_settings
+from app.dashboard import router as dashboard_router
 from app.demo.router import router as demo_router
+from app.docs_ui import install_offline_docs
 from app.errors import register_error_handlers
 from app.lifespan import lifespan_for
 from app.logging_setup import RequestIdMiddleware
@@ -78,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Real-world background tasks: orders, registration, images, analytics",
         lifespan=lifespan_for(settings, fakes),
+        docs_url=None,  # /docs and /redoc are served offline by install_offline_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.fakes = fakes
@@ -96,4 +100,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_router)
     if settings.mode == "mock":
         app.include_router(demo_router)
+        app.include_router(dashboard_router)
+    install_offline_docs(app)
     return app
