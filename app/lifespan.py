@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.analytics.tracking import EventTracker
 from app.clients.alerts import AlertClient
 from app.clients.analytics_api import AnalyticsApiClient
+from app.clients.cdn import CdnClient
 from app.clients.email_service import EmailServiceClient
 from app.clients.payment_gateway import PaymentGatewayClient
 from app.clients.warehouse import WarehouseClient
@@ -46,6 +47,7 @@ class AppState(TypedDict):
     warehouse: WarehouseClient
     alerts: AlertClient
     analytics_api: AnalyticsApiClient
+    cdn: CdnClient
     tracker: EventTracker
     fakes: FakeServices | None
 
@@ -132,6 +134,7 @@ def lifespan_for(
                     warehouse=WarehouseClient(http, settings.warehouse),
                     alerts=AlertClient(http, settings.alerts),
                     analytics_api=analytics_api,
+                    cdn=CdnClient(http, settings.cdn),
                     tracker=EventTracker(analytics_api),
                     fakes=fake_services,
                 )

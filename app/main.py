@@ -12,6 +12,8 @@ from app.dashboard import router as dashboard_router
 from app.demo.router import router as demo_router
 from app.docs_ui import install_offline_docs
 from app.errors import register_error_handlers
+from app.images.cdn_files import router as cdn_files_router
+from app.images.router import router as images_router
 from app.lifespan import lifespan_for
 from app.logging_setup import RequestIdMiddleware
 from app.mocks import FakeServices
@@ -98,8 +100,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(orders_router)
     app.include_router(users_router)
+    app.include_router(images_router)
     if settings.mode == "mock":
         app.include_router(demo_router)
+        app.include_router(cdn_files_router)
         app.include_router(dashboard_router)
     install_offline_docs(app)
     return app

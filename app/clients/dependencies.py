@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from app.analytics.tracking import EventTracker
 from app.clients.alerts import AlertClient
 from app.clients.analytics_api import AnalyticsApiClient
+from app.clients.cdn import CdnClient
 from app.clients.email_service import EmailServiceClient
 from app.clients.payment_gateway import PaymentGatewayClient
 from app.clients.warehouse import WarehouseClient
@@ -49,6 +50,12 @@ def get_analytics_api(request: Request) -> AnalyticsApiClient:
     return client
 
 
+def get_cdn(request: Request) -> CdnClient:
+    """The CDN client (image uploads)."""
+    client: CdnClient = request.state.cdn
+    return client
+
+
 def get_tracker(request: Request) -> EventTracker:
     """The app's event tracker: the only way examples send analytics."""
     tracker: EventTracker = request.state.tracker
@@ -62,3 +69,4 @@ WarehouseDep = Annotated[WarehouseClient, Depends(get_warehouse)]
 AlertsDep = Annotated[AlertClient, Depends(get_alerts)]
 AnalyticsApiDep = Annotated[AnalyticsApiClient, Depends(get_analytics_api)]
 TrackerDep = Annotated[EventTracker, Depends(get_tracker)]
+CdnDep = Annotated[CdnClient, Depends(get_cdn)]

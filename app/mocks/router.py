@@ -7,7 +7,14 @@ in ``build_router``.
 import respx
 
 from app.config import Settings
-from app.mocks import alerts, analytics_api, email_service, payment_gateway, warehouse
+from app.mocks import (
+    alerts,
+    analytics_api,
+    cdn,
+    email_service,
+    payment_gateway,
+    warehouse,
+)
 from app.mocks.fakes import FakeServices
 
 
@@ -20,4 +27,11 @@ def build_router(fakes: FakeServices, settings: Settings) -> respx.Router:
     warehouse.install(router, fakes, settings.warehouse.base_url)
     analytics_api.install(router, fakes, settings.analytics_service.base_url)
     alerts.install(router, fakes, settings.alerts.base_url)
+    cdn.install(
+        router,
+        fakes,
+        settings.cdn.base_url,
+        storage_dir=settings.data_dir / "cdn",
+        public_base_url=settings.public_base_url,
+    )
     return router
