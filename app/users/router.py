@@ -1,13 +1,10 @@
 """HTTP endpoints of registration and verification: parse, call the service, schedule."""
 
-from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Query, status
 
 from app.clients.dependencies import (
     AlertsDep,
@@ -30,35 +27,7 @@ from app.users.tasks import (
 from app.users.verification import verification_url
 from fastapi_tasks import Tasks
 
-
-class NoInputEchoRoute(APIRoute):
-    """A route whose 422 responses never echo submitted values.
-
-    FastAPI puts each failing value in the error's ``input`` field; here that would
-    send a rejected password (or a token) straight back, and into any log or proxy that
-    records responses. ``msg`` and ``loc`` still say what to fix.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle_without_echo(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                errors = [_without_input(error) for error in exc.errors()]
-                raise RequestValidationError(errors) from None
-
-        return handle_without_echo
-
-
-def _without_input(error: Any) -> Any:
-    if isinstance(error, dict):
-        return {key: value for key, value in error.items() if key != "input"}
-    return error
-
-
-router = APIRouter(tags=["users"], route_class=NoInputEchoRoute)
+router = APIRouter(tags=["users"])
 
 _CONFLICT = {
     "description": "The e-mail address is taken (compared case-insensitively)",

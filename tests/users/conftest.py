@@ -1,4 +1,4 @@
-"""Fixtures of the users tests: a fresh SQLite database per test, schema from the models."""
+"""Fixtures of the users service tests (the app fixtures come from tests/conftest.py)."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,9 +21,3 @@ async def sessions(tmp_path: Path) -> AsyncIterator[SessionFactory]:
         yield make_session_factory(engine)
     finally:
         await engine.dispose()
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    # TEMPORARY until the root conftest (foundation) lands with the same fixture.
-    return "asyncio"
