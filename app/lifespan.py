@@ -109,7 +109,7 @@ def lifespan_for(
     """The app's lifespan; in mock mode ``fakes`` (or a new one) answers every outbound call."""
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[AppState]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
         for directory in (settings.data_dir, settings.upload_dir):
             directory.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url)
@@ -125,19 +125,34 @@ def lifespan_for(
                 transport=transport, timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS
             ) as http:
                 analytics_api = AnalyticsApiClient(http, settings.analytics_service)
-                yield AppState(
-                    settings=settings,
-                    sessions=make_session_factory(engine),
-                    http=http,
-                    payments=PaymentGatewayClient(http, settings.payment_gateway),
-                    email=EmailServiceClient(http, settings.email_service),
-                    warehouse=WarehouseClient(http, settings.warehouse),
-                    alerts=AlertClient(http, settings.alerts),
+                alerts = AlertClient(http, settings.alerts)
+                sessions = make_session_factory(engine)
+                tracker = EventTracker.for_app(
+                    app,
+                    settings,
                     analytics_api=analytics_api,
-                    cdn=CdnClient(http, settings.cdn),
-                    tracker=EventTracker(analytics_api),
-                    fakes=fake_services,
+                    alerts=alerts,
+                    sessions=sessions,
                 )
+                await tracker.start()  # the periodic (age) flusher
+                try:
+                    yield AppState(
+                        settings=settings,
+                        sessions=sessions,
+                        http=http,
+                        payments=PaymentGatewayClient(http, settings.payment_gateway),
+                        email=EmailServiceClient(http, settings.email_service),
+                        warehouse=WarehouseClient(http, settings.warehouse),
+                        alerts=alerts,
+                        analytics_api=analytics_api,
+                        cdn=CdnClient(http, settings.cdn),
+                        tracker=tracker,
+                        fakes=fake_services,
+                    )
+                finally:
+                    # After the task library drained, before the client and engine close:
+                    # every buffered event is delivered or stored (shielded, bounded).
+                    await tracker.stop()
             logger.info("HTTP client closed")
         finally:
             await engine.dispose()

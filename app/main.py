@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.analytics.router import router as analytics_router
 from app.config import Settings, get_settings
 from app.dashboard import router as dashboard_router
 from app.demo.router import router as demo_router
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(orders_router)
     app.include_router(users_router)
+    app.include_router(analytics_router)
     app.include_router(images_router)
     if settings.mode == "mock":
         app.include_router(demo_router)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 # Each domain's models, so autogenerate sees every table (one line per domain).
+import app.analytics.models
 import app.images.models
 import app.orders.models
 import app.users.models  # noqa: F401

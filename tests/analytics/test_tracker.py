@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
-from app.analytics.tracking_new import EventTracker, TrackerOverloadedError
+from app.analytics.tracking import EventTracker, TrackerOverloadedError
 
 from .fakes import (
     FakeAlerts,

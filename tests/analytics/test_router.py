@@ -1,0 +1,345 @@
+"""The analytics endpoints in-process (real lifespan, fake services, real SQLite).
+
+Waiting is on events or polling with a deadline; nothing sleeps and hopes.
+"""
+
+import random
+import sqlite3
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import make_url
+
+from app.config import Settings
+from app.main import create_app
+from app.mocks import FakeServices
+from fastapi_tasks.testing import wait_for_tasks
+
+pytestmark = pytest.mark.anyio
+
+DEADLINE_S = 5.0
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings,
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_app(settings)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
+        ) as http,
+    ):
+        yield app, http
+
+
+def fakes_of(app: FastAPI) -> FakeServices:
+    fakes: FakeServices = app.state.fakes
+    return fakes
+
+
+def database_path(settings: Settings) -> Path:
+    return Path(str(make_url(settings.database_url).database))
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, deadline_s: float = DEADLINE_S
+) -> Any:
+    """Call ``check`` until it returns something truthy; fail after the deadline."""
+    with anyio.fail_after(deadline_s):
+        while True:
+            if result := await check():
+                return result
+            await anyio.sleep(0.02)
+
+
+async def stats(http: httpx.AsyncClient) -> dict[str, int]:
+    response = await http.get("/analytics/stats")
+    assert response.status_code == 200
+    body: dict[str, int] = response.json()
+    return body
+
+
+async def assert_balanced(http: httpx.AsyncClient, *, db_works: bool = True) -> None:
+    s = await stats(http)
+    assert (
+        s["sent"]
+        == s["delivered"] + s["stored"] + s["lost"] + s["buffered"] + s["in_flight"]
+    )
+    if db_works:
+        assert s["lost"] == 0
+
+
+async def track(http: httpx.AsyncClient, user_id: int, n: int, **extra: Any) -> None:
+    body = {"event": "view", "user_id": user_id, "properties": {"n": n, **extra}}
+    response = await http.post("/track", json=body)
+    assert response.status_code == 202, response.text
+    assert response.json() == {"status": "tracked"}
+
+
+async def set_analytics(http: httpx.AsyncClient, fault: str) -> None:
+    response = await http.put("/demo/faults", json={"analytics": fault})
+    assert response.status_code == 200
+
+
+async def stored(http: httpx.AsyncClient, user_id: int) -> list[dict[str, Any]]:
+    response = await http.get("/analytics/events", params={"user_id": user_id})
+    assert response.status_code == 200
+    events: list[dict[str, Any]] = response.json()
+    return events
+
+
+def batches(fakes: FakeServices) -> list[list[dict[str, Any]]]:
+    return [
+        call.body["events"]
+        for call in fakes.calls_to("analytics")
+        if call.status == 202
+    ]
+
+
+# -- POST /track validation -------------------------------------------------------
+
+
+async def test_track_accepts_an_event_and_defaults_properties(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    response = await client.post(
+        app.url_path_for("track_event"), json={"event": "signup", "user_id": 1}
+    )
+    assert (response.status_code, response.json()) == (202, {"status": "tracked"})
+    flushed = (await client.post(app.url_path_for("flush_analytics"))).json()
+    assert (flushed["sent"], flushed["delivered"], flushed["buffered"]) == (1, 1, 0)
+    [[event]] = batches(fakes_of(app))
+    assert event["properties"] == {}
+    assert event["timestamp"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"event": "", "user_id": 1},
+        {"user_id": 1},
+        {"event": "x"},
+        {"event": "x", "user_id": 0},
+        {"event": "x", "user_id": -4},
+        {"event": "x", "user_id": "seven"},
+        {"event": "x", "user_id": 1.5},
+        {"event": "x", "user_id": 1, "properties": ["not", "an", "object"]},
+        {"event": "x", "user_id": 1, "properties": "text"},
+        {"event": "x", "user_id": 1, "timestamp": "2020-01-01T00:00:00Z"},
+        {"event": 5, "user_id": 1},
+        ["not an object"],
+    ],
+)
+async def test_track_rejects_invalid_bodies_with_422(
+    client: httpx.AsyncClient, body: Any
+) -> None:
+    response = await client.post("/track", json=body)
+    assert response.status_code == 422
+    assert "detail" in response.json()
+    assert (await stats(client))["sent"] == 0
+
+
+@pytest.mark.parametrize("query", ["", "?user_id=0", "?user_id=-2", "?user_id=abc"])
+async def test_stored_events_need_a_positive_user_id(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    response = await client.get(f"/analytics/events{query}")
+    assert response.status_code == 422
+
+
+# -- batching through the app ------------------------------------------------------
+
+
+async def test_25_events_leave_as_batches_of_10_10_then_a_timed_5(
+    settings: Settings,
+) -> None:
+    settings = settings.model_copy(update={"analytics_flush_interval_s": 1.0})
+    async with running(settings) as (app, http):
+        for n in range(25):
+            await track(http, 7, n)
+        await wait_for_tasks(app)  # the two size flushes ran as library tasks
+        assert [len(b) for b in batches(fakes_of(app))] == [10, 10]
+        assert (await stats(http))["buffered"] == 5
+
+        # Nobody asks: the app's flusher sends the rest once the oldest is 1 s old.
+        await eventually(lambda: _delivered_at_least(http, 25))
+        sent = batches(fakes_of(app))
+        assert [len(b) for b in sent] == [10, 10, 5]
+        assert [e["properties"]["n"] for b in sent for e in b] == list(range(25))
+        assert set(sent[0][0]) == {"event", "user_id", "properties", "timestamp"}
+        tasks = (await http.get("/demo/tasks")).json()
+        assert sum(t["name"] == "analytics.flush_batch" for t in tasks) == 3
+        assert await stored(http, 7) == []
+        await assert_balanced(http)
+
+
+async def _delivered_at_least(http: httpx.AsyncClient, count: int) -> bool:
+    return (await stats(http))["delivered"] >= count
+
+
+async def test_analytics_outage_keeps_every_event_in_the_database(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await set_analytics(client, "down")
+    for n in range(13):
+        await track(client, 1 + n % 2, n, page=f"/p/{n}")
+    final = (await client.post("/analytics/flush")).json()
+    assert (final["sent"], final["stored"], final["delivered"], final["lost"]) == (
+        13,
+        13,
+        0,
+        0,
+    )
+    assert final["batches_stored"] == 2  # one per user (7 and 6 events)
+
+    first, second = await stored(client, 1), await stored(client, 2)
+    assert [e["properties"]["n"] for e in first] == [0, 2, 4, 6, 8, 10, 12]
+    assert [e["properties"]["n"] for e in second] == [1, 3, 5, 7, 9, 11]
+    assert first[0] == {
+        "event": "view",
+        "user_id": 1,
+        "properties": {"n": 0, "page": "/p/0"},
+        "timestamp": first[0]["timestamp"],
+    }
+    stamps = [e["timestamp"] for e in first]
+    assert stamps == sorted(stamps)
+    assert all(s.endswith("Z") for s in stamps)
+    assert await stored(client, 3) == []
+    assert fakes_of(app).calls_to("alerts") == []
+    await assert_balanced(client)
+
+
+async def test_analytics_and_database_down_alert_once_with_the_count(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    await set_analytics(client, "down")
+    with sqlite3.connect(database_path(settings)) as db:  # the fallback table is gone
+        db.execute("DROP TABLE analytics_event")
+    for n in range(7):
+        await track(client, 42, n)
+    final = (await client.post("/analytics/flush")).json()
+    assert (final["sent"], final["lost"], final["batches_lost"]) == (7, 7, 1)
+    [alert] = fakes_of(app).calls_to("alerts")
+    assert "lost 7 events of user 42" in alert.body["text"]
+    assert alert.body["severity"] == "error"
+    await assert_balanced(client, db_works=False)
+
+
+async def test_interleaved_users_with_a_flapping_service_lose_and_duplicate_nothing(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    rng = random.Random(11)
+    planned = [(user, n) for user in range(1, 26) for n in range(rng.randint(0, 23))]
+    rng.shuffle(planned)
+    sent_so_far = 0
+
+    async def worker(share: list[tuple[int, int]]) -> None:
+        nonlocal sent_so_far
+        for user, n in share:
+            await track(client, user, n)
+            sent_so_far += 1
+            if sent_so_far == len(planned) // 3:
+                await set_analytics(client, "down")
+            elif sent_so_far == 2 * len(planned) // 3:
+                await set_analytics(client, "ok")
+
+    async with anyio.create_task_group() as tg:
+        for i in range(10):
+            tg.start_soon(worker, planned[i::10])
+    final = (await client.post("/analytics/flush")).json()
+
+    delivered = [e for b in batches(fakes_of(app)) for e in b]
+    in_db = [e for user in range(1, 26) for e in await stored(client, user)]
+    got = Counter((e["user_id"], e["properties"]["n"]) for e in delivered + in_db)
+    assert got == Counter(planned)  # multiset equality: nothing lost, nothing twice
+    assert final["sent"] == len(planned)
+    assert final["delivered"] == len(delivered) > 0
+    assert final["stored"] == len(in_db) > 0
+    assert all(
+        len(b) <= 10 and len({e["user_id"] for e in b}) == 1
+        for b in batches(fakes_of(app))
+    )
+    await assert_balanced(client)
+
+
+# -- memory cap ----------------------------------------------------------------------
+
+
+async def test_full_memory_answers_503_with_retry_after_and_recovers(
+    settings: Settings,
+) -> None:
+    settings = settings.model_copy(update={"analytics_buffer_cap": 6})
+    async with running(settings) as (_, http):
+        await set_analytics(http, "down")
+        # Hold SQLite's write lock: fallback inserts wait (busy_timeout), so nothing
+        # that left a buffer can settle and memory cannot drain.
+        lock = sqlite3.connect(database_path(settings), isolation_level=None)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            for n in range(6):
+                await track(http, 1 + n % 3, n)
+            s = await stats(http)
+            assert s["buffered"] + s["in_flight"] == 6
+            assert s["in_flight"] > 0  # pressure flushed the largest buffers early
+            refused = await http.post("/track", json={"event": "view", "user_id": 9})
+            assert refused.status_code == 503
+            assert refused.headers["Retry-After"] == "5"
+            assert "retry" in refused.json()["detail"].lower()
+        finally:
+            lock.rollback()
+            lock.close()
+        await eventually(lambda: _has_room(http))
+        await track(http, 9, 6)
+        final = (await http.post("/analytics/flush")).json()
+        assert (final["sent"], final["stored"], final["rejected"], final["lost"]) == (
+            7,
+            7,
+            1,
+            0,
+        )
+        got = [
+            e["properties"]["n"] for u in (1, 2, 3, 9) for e in await stored(http, u)
+        ]
+        assert sorted(got) == list(range(7))
+        await assert_balanced(http)
+
+
+async def _has_room(http: httpx.AsyncClient) -> bool:
+    s = await stats(http)
+    return s["buffered"] + s["in_flight"] < s["capacity"]
+
+
+# -- shutdown --------------------------------------------------------------------------
+
+
+async def test_shutdown_delivers_partly_filled_buffers(settings: Settings) -> None:
+    settings = settings.model_copy(update={"analytics_flush_interval_s": 600.0})
+    async with running(settings) as (app, http):
+        for n in range(7):
+            await track(http, 1 + n % 3, n)
+        assert (await stats(http))["buffered"] == 7
+    # The lifespan has ended: the HTTP client is closed, yet every event went out.
+    delivered = [e for b in batches(fakes_of(app)) for e in b]
+    assert sorted(e["properties"]["n"] for e in delivered) == list(range(7))
+
+
+async def test_shutdown_during_an_outage_stores_partly_filled_buffers(
+    settings: Settings,
+) -> None:
+    settings = settings.model_copy(update={"analytics_flush_interval_s": 600.0})
+    async with running(settings) as (_, http):
+        await set_analytics(http, "down")
+        for n in range(5):
+            await track(http, 4, n)
+    async with running(settings) as (_, http):  # same database, new process state
+        assert [e["properties"]["n"] for e in await stored(http, 4)] == list(range(5))
