@@ -13,15 +13,17 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import anyio
+from fastapi import FastAPI
 
 from app.analytics.event_buffer import Batch, BufferFullError, Clock, EventBuffer
 from app.analytics.schemas import AnalyticsStats, TrackedEvent
+from app.analytics.service import store_events
 from app.analytics.tasks import (
     DeliveryOutcome,
     SendAlert,
@@ -29,7 +31,11 @@ from app.analytics.tasks import (
     StoreBatch,
     deliver_batch,
 )
-from app.db import utcnow
+from app.clients.alerts import AlertClient
+from app.clients.analytics_api import AnalyticsApiClient
+from app.config import Settings
+from app.db import SessionFactory, utcnow
+from fastapi_tasks import get_scheduler
 
 logger = logging.getLogger("app.analytics")
 
@@ -113,6 +119,11 @@ class EventTracker:
     def accepting(self) -> bool:
         """Started and not stopping: :meth:`enqueue` works."""
         return self._running and not self._closing
+
+    @property
+    def retry_after_s(self) -> int:
+        """What a refused client should wait: about one delivery's worst case."""
+        return max(1, math.ceil(self._room_wait_s))
 
     def enqueue(
         self, *, event: str, user_id: int, properties: Mapping[str, Any]
@@ -299,6 +310,43 @@ class EventTracker:
                 if hung:
                     await asyncio.wait(hung)
             self._running = False
+
+    @classmethod
+    def for_app(
+        cls,
+        app: FastAPI,
+        settings: Settings,
+        *,
+        analytics_api: AnalyticsApiClient,
+        alerts: AlertClient,
+        sessions: SessionFactory,
+    ) -> "EventTracker":
+        """The app's tracker: settings' limits, deliveries as task-library tasks."""
+
+        async def alert(text: str) -> None:
+            await alerts.send(text=text, severity="error", source="analytics")
+
+        async def store(events: Sequence[TrackedEvent]) -> None:
+            await store_events(sessions, events)
+
+        # Shielded: a batch in flight has already left the buffer, so cancelling it at
+        # shutdown would lose its events. Its work is bounded (HTTP timeout, one insert).
+        flush = get_scheduler(app).task(name=FLUSH_TASK_NAME, shield=True)
+
+        def schedule(deliver: DeliverFn, batch: Batch[TrackedEvent]) -> object:
+            return flush.schedule(deliver, batch)
+
+        return cls(
+            send_batch=analytics_api.send_batch,
+            store_batch=store,
+            alert=alert,
+            batch_size=settings.analytics_batch_size,
+            flush_interval_s=settings.analytics_flush_interval_s,
+            capacity=settings.analytics_buffer_cap,
+            room_wait_s=settings.analytics_service.timeout_s,
+            shutdown_timeout_s=settings.shutdown_timeout_s,
+            schedule=schedule,
+        )
 
     # -- numbers ----------------------------------------------------------------
 
