@@ -88,6 +88,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Delay before the first retry of a failed e-mail (doubles per retry)",
     )
+    fake_payment_slow_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="Mock mode: how long the fake gateway takes to answer under the 'slow' fault",
+    )
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Base URL used in links sent to users (verification e-mails)",

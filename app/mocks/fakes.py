@@ -109,6 +109,8 @@ class FakeServices:
     """Everything the fakes remember; one instance per app, reachable as ``request.state.fakes``."""
 
     faults: Faults = field(default_factory=Faults)
+    # How long the gateway takes under the "slow" fault (settings.fake_payment_slow_s).
+    payment_slow_s: float = 2.0
     calls: deque[RecordedCall] = field(
         default_factory=lambda: deque(maxlen=MAX_RECORDED)
     )

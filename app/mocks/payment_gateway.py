@@ -10,7 +10,6 @@ import respx
 from app.mocks.fakes import FakeServices
 
 SERVICE = "payment"
-SLOW_SECONDS = 2.0
 DECLINED_TOKEN = "tok_declined"
 ERROR_TOKEN = "tok_error"
 
@@ -33,7 +32,7 @@ def install(router: respx.Router, fakes: FakeServices, base_url: str) -> None:
             fakes.record(SERVICE, request, None)
             raise httpx.ReadTimeout("payment gateway did not answer", request=request)
         if fault == "slow":
-            await anyio.sleep(SLOW_SECONDS)
+            await anyio.sleep(fakes.payment_slow_s)
         key = request.headers.get("idempotency-key")
         if key is not None and key in fakes.charges:
             # The same key always gets the first answer: a retry never charges twice.
