@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-import aiofiles
+import anyio
 from pydantic import BaseModel
 
 from app.clients._base import ServiceClient
@@ -19,8 +19,9 @@ class CdnClient(ServiceClient):
 
     async def upload(self, *, path: str, source: Path, content_type: str) -> str:
         """Upload ``source`` to ``path`` and return its public URL."""
-        async with aiofiles.open(source, "rb") as file:
-            content = await file.read()
+        # open, read and close in one worker-thread call: a cancelled upload
+        # (another one failed) cannot leave the file open
+        content = await anyio.Path(source).read_bytes()
         response = await self._http.put(
             f"{self.base_url}/upload/{path}",
             content=content,

@@ -7,8 +7,8 @@ upload can land outside the storage directory.
 
 from pathlib import Path, PurePosixPath
 
-import aiofiles
 import aiofiles.os
+import anyio
 import httpx
 import respx
 
@@ -62,8 +62,7 @@ def install(
             return fakes.respond(SERVICE, request, httpx.Response(400, json=payload))
         content = await request.aread()
         await aiofiles.os.makedirs(target.parent, exist_ok=True)
-        async with aiofiles.open(target, "wb") as file:
-            await file.write(content)
+        await anyio.Path(target).write_bytes(content)
         payload = {"url": f"{public}/demo/cdn/{relative}"}
         return fakes.respond(SERVICE, request, httpx.Response(201, json=payload))
 
