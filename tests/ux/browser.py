@@ -32,6 +32,7 @@ FLAGS = (
     "--no-default-browser-check",
     "--mute-audio",
     "--hide-scrollbars",
+    "--disable-features=AutofillServerCommunication,MediaRouter,OptimizationHints",
     # No name lookups for anything but the loopback address: nothing can leave the machine.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 )
@@ -100,8 +101,9 @@ def load(
 def _requests(netlog: Path, page_url: str) -> tuple[list[str], list[str]]:
     """Split the URL requests of a net log into the page's and the browser's own.
 
-    A request the page made is keyed (network isolation key) on the page's site; Chromium's
-    own requests (component updates, account checks) carry ``null`` or their own site.
+    The page's own requests are its navigation (``main frame``) and whatever it asked for
+    itself (initiator: the page's origin, whatever the target host). Chromium's own requests
+    (component updates, account checks, autofill) carry no origin as initiator.
     """
     data = json.loads(netlog.read_text(encoding="utf-8"))
     start_job = data["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
@@ -112,9 +114,8 @@ def _requests(netlog: Path, page_url: str) -> tuple[list[str], list[str]]:
         params = event.get("params") or {}
         if event.get("type") != start_job or "url" not in params:
             continue
-        isolation = str(params.get("network_isolation_key", ""))
         initiator = str(params.get("initiator", ""))
-        mine = isolation.split(" ")[0] == site or initiator.startswith(site)
+        mine = params.get("request_type") == "main frame" or initiator.startswith(site)
         (page if mine else browser).append(str(params["url"]))
     return page, browser
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 
@@ -151,3 +154,27 @@ def test_describe_api_keeps_what_the_app_set() -> None:
     assert names.count("orders") == 1
     assert app.openapi_tags[0]["description"] == "custom"
     assert len(app.openapi_tags) == len(OPENAPI_TAGS)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_docs_pages_may_load_nothing_from_other_hosts(
+    docs_client: httpx.AsyncClient, page: str
+) -> None:
+    # ReDoc's sidebar footer would fetch the Redocly logo from a CDN: the policy blocks it.
+    response = await docs_client.get(page)
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in response.headers["content-security-policy"].split(";")
+    )
+    assert policy["default-src"] == "'self'"
+    for directive, sources in policy.items():
+        for source in sources.split():
+            assert source.startswith("'") or source in {"data:", "blob:"}, (
+                directive,
+                source,
+            )
+    inline = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
+    for body in inline:
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy["script-src"]
+    assert "'unsafe-inline'" not in policy["script-src"]
