@@ -25,6 +25,8 @@ _PINNED = (
     "uvicorn",
     "uvloop",
     "httptools",
+    "opentelemetry-api",
+    "typing-extensions",
 )
 
 VENV_DIR = Path(__file__).resolve().parent / ".venv-published"
