@@ -220,8 +220,16 @@ class EventTracker:
     def _dispatch(self, batch: Batch[TrackedEvent]) -> None:
         if self._schedule is not None and not self._closing:
             # A task of the app's task library: visible in its registry (/demo/tasks).
-            self._schedule(self._deliver, batch)
-            return
+            try:
+                self._schedule(self._deliver, batch)
+            except Exception as error:
+                # The batch has left the buffer: it must still be delivered by someone.
+                logger.warning(
+                    "task library refused an analytics batch (%s); delivering it directly",
+                    type(error).__name__,
+                )
+            else:
+                return
         if not self._running:
             raise RuntimeError("EventTracker.start() was not called")
         task = asyncio.create_task(self._deliver(batch), name=FLUSH_TASK_NAME)

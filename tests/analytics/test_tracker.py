@@ -398,3 +398,52 @@ async def test_track_never_raises(
     await tracker.track(event="", user_id=-1, properties={"x": object()})
     await tracker.flush()
     assert_balanced(tracker)
+
+
+async def test_a_scheduler_that_refuses_does_not_strand_the_batch(
+    clock: ManualClock, service: FakeService, store: FakeStore, alerts: FakeAlerts
+) -> None:
+    scheduled: list[int] = []
+
+    def refusing(deliver: Any, batch: Any) -> None:
+        scheduled.append(len(batch))
+        raise RuntimeError("no event loop bound yet")
+
+    tracker = make_tracker(
+        clock, service, store, alerts, schedule=refusing, batch_size=2
+    )
+    await tracker.start()
+    try:
+        for i in range(2):
+            await tracker.track(event="view", user_id=1, properties={"n": i})
+        await tracker.wait_settled()
+        assert scheduled == [2]
+        assert [len(batch) for batch in service.calls] == [2]
+        assert_balanced(tracker)
+    finally:
+        await tracker.stop()
+
+
+async def test_deliveries_go_through_the_given_scheduler_until_stop(
+    clock: ManualClock, service: FakeService, store: FakeStore, alerts: FakeAlerts
+) -> None:
+    reasons: list[str] = []
+
+    async def run_later(deliver: Any, batch: Any) -> None:
+        await deliver(batch)
+
+    def via_library(deliver: Any, batch: Any) -> None:
+        reasons.append(batch.reason)
+        tg.start_soon(run_later, deliver, batch)
+
+    tracker = make_tracker(
+        clock, service, store, alerts, schedule=via_library, batch_size=2
+    )
+    async with anyio.create_task_group() as tg:
+        await tracker.start()
+        for i in range(5):
+            await tracker.track(event="view", user_id=1, properties={"n": i})
+        await tracker.stop()  # the drain does not use the scheduler (it may be closed)
+    assert reasons == ["size", "size"]
+    assert [len(batch) for batch in service.calls] == [2, 2, 1]
+    assert_balanced(tracker)
