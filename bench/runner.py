@@ -50,6 +50,7 @@ class Settings:
     server: bool
     install: bool
     check: bool
+    load: str
     json_path: Path | None
 
 
@@ -118,6 +119,13 @@ def parse_args(argv: Sequence[str]) -> Settings:
         help="never run apt-get (wrk) or create bench/.venv-published",
     )
     parser.add_argument(
+        "--load",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator: wrk (installed with apt-get if missing), the Python fallback, "
+        "or auto (wrk when it can be had, else Python)",
+    )
+    parser.add_argument(
         "--json", type=Path, help="also write raw samples and summary to this file"
     )
     args = parser.parse_args(argv)
@@ -151,6 +159,7 @@ def parse_args(argv: Sequence[str]) -> Settings:
         server=not args.skip_server,
         install=not args.no_install,
         check=args.check,
+        load=args.load,
         json_path=args.json,
     )
 
@@ -293,7 +302,11 @@ def _measure_round(server: Server, load: LoadGenerator, duration: int) -> Server
 def run_server(
     settings: Settings, pythons: dict[str, Path], results: Results, log_dir: Path
 ) -> None:
-    wrk = ensure_wrk(settings.install)
+    wrk = None if settings.load == "python" else ensure_wrk(settings.install)
+    if wrk is None and settings.load == "wrk":
+        results.skipped["ours"] = "--load wrk was asked for but wrk is unavailable"
+        _say("wrk unavailable and --load wrk given: no uvicorn measurement")
+        return
     load = LoadGenerator(wrk, settings.connections)
     results.load_generator = load.name
     _say(
