@@ -204,7 +204,7 @@ async def test_sigterm_during_a_slow_payment_lets_it_finish(tmp_path: Path) -> N
             await poll(payment_running)
         # The gateway answers after ~1 s; shutdown must wait for the shielded charge.
         assert await anyio.to_thread.run_sync(server.stop) == 0
-        assert "order %d settled: confirmed" % order_id in server.output()
+        assert f"order {order_id} settled: confirmed" in server.output()
 
     with running_server(data_dir) as restarted:
         async with httpx.AsyncClient(base_url=restarted.base_url) as http:

@@ -1,0 +1,226 @@
+"""Orders over HTTP (in-process): contract shapes, validation, and each outcome's side effects."""
+
+import logging
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.mocks import FakeServices
+from fastapi_tasks import get_registry
+from fastapi_tasks.testing import wait_for_tasks
+from tests.orders.helpers import (
+    DESK_MAT,
+    KEYBOARD,
+    PRICES,
+    SOLD_OUT,
+    a_line,
+    an_order_payload,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+async def place_and_settle(
+    app: FastAPI, client: httpx.AsyncClient, **overrides: object
+) -> dict[str, object]:
+    response = await client.post(
+        app.url_path_for("create_order"), json=an_order_payload(**overrides)
+    )
+    assert response.status_code == 202, response.text
+    await wait_for_tasks(app, timeout=5)
+    order_id = response.json()["order_id"]
+    order: dict[str, object] = (
+        await client.get(app.url_path_for("get_order", order_id=order_id))
+    ).json()
+    return order
+
+
+async def test_products_lists_the_seeded_catalogue(client: httpx.AsyncClient) -> None:
+    response = await client.get("/products")
+
+    assert response.status_code == 200
+    products = response.json()
+    assert len(products) >= 5
+    assert products[0] == {
+        "product_id": 1,
+        "name": "Mechanical keyboard",
+        "price": 89.99,
+        "available": 50,
+    }
+    assert {p["product_id"]: p["available"] for p in products}[DESK_MAT] == 12
+
+
+async def test_create_order_answers_202_processing_with_an_exact_total(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    response = await client.post("/orders", json=an_order_payload())
+
+    assert response.status_code == 202
+    assert response.json() == {"order_id": 1, "status": "processing", "total": 59.97}
+    assert '"total":59.97}' in response.text  # a JSON number, no float noise
+    await wait_for_tasks(app, timeout=5)
+
+
+async def test_confirmed_order_gets_one_confirmation_and_one_shipment(
+    app: FastAPI, client: httpx.AsyncClient, fakes: FakeServices
+) -> None:
+    order = await place_and_settle(app, client)
+
+    assert order == {
+        "order_id": 1,
+        "user_id": 42,
+        "email": "ada@example.com",
+        "status": "confirmed",
+        "payment_status": "succeeded",
+        "inventory_status": "reserved",
+        "total": 59.97,
+        "items": [{"product_id": DESK_MAT, "quantity": 3, "price": 19.99}],
+    }
+    assert [mail["template"] for mail in fakes.outbox] == ["order_confirmation"]
+    assert len(fakes.calls_to("warehouse")) == 1
+    assert fakes.calls_to("warehouse")[0].body == {
+        "order_id": 1,
+        "items": [{"sku": DESK_MAT, "qty": 3}],
+    }
+    [charge] = fakes.calls_to("payment")
+    assert charge.body["amount"] == "59.97"
+    assert charge.body["metadata"] == {"order_id": 1}
+    # Analytics goes through the tracker (buffered); the task that called it succeeded.
+    tracked = [
+        t for t in get_registry(app).recent if t.name == "orders.track_order_created"
+    ]
+    assert [t.state for t in tracked] == ["succeeded"]
+
+
+async def test_declined_payment_releases_stock_alerts_and_sends_one_notice(
+    app: FastAPI, client: httpx.AsyncClient, fakes: FakeServices
+) -> None:
+    order = await place_and_settle(app, client, payment_token="tok_declined")
+
+    assert (order["status"], order["payment_status"]) == ("payment_failed", "failed")
+    assert order["inventory_status"] in {"released", "failed"}
+    products = (await client.get("/products")).json()
+    assert {p["product_id"]: p["available"] for p in products}[DESK_MAT] == 12
+    assert [mail["template"] for mail in fakes.outbox] == ["order_payment_failed"]
+    assert "declined" in fakes.outbox[0]["data"]["reason"]
+    assert len(fakes.calls_to("alerts")) == 1
+    assert fakes.calls_to("warehouse") == []
+
+
+@pytest.mark.parametrize("fault", ["error", "timeout"])
+async def test_gateway_outage_fails_the_payment(
+    app: FastAPI, client: httpx.AsyncClient, fakes: FakeServices, fault: str
+) -> None:
+    fakes.faults.payment = fault  # type: ignore[assignment]
+
+    order = await place_and_settle(app, client)
+
+    assert order["status"] == "payment_failed"
+    assert len(fakes.outbox) == 1
+    assert len(fakes.calls_to("alerts")) == 1
+
+
+async def test_out_of_stock_refunds_the_charge_and_never_ships(
+    app: FastAPI, client: httpx.AsyncClient, fakes: FakeServices
+) -> None:
+    order = await place_and_settle(
+        app, client, items=[a_line(KEYBOARD), a_line(SOLD_OUT)]
+    )
+
+    assert order["status"] == "inventory_failed"
+    assert order["payment_status"] == "refunded"
+    assert order["inventory_status"] == "failed"
+    refund = fakes.calls_to("payment")[-1]
+    assert refund.url.endswith("/refund")
+    assert [mail["template"] for mail in fakes.outbox] == ["order_out_of_stock"]
+    assert fakes.calls_to("warehouse") == []
+    products = (await client.get("/products")).json()
+    assert {p["product_id"]: p["available"] for p in products}[KEYBOARD] == 50
+
+
+async def test_flaky_email_still_sends_exactly_one(
+    app: FastAPI, client: httpx.AsyncClient, fakes: FakeServices
+) -> None:
+    fakes.faults.email = "flaky"
+
+    await place_and_settle(app, client)
+
+    assert len(fakes.outbox) == 1
+    assert [call.status for call in fakes.calls_to("email")] == [503, 202]
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"items": []}, "items"),
+        ({"items": [a_line(DESK_MAT, quantity=0)]}, "quantity"),
+        ({"email": "not-an-email"}, "email"),
+        ({"user_id": 0}, "user_id"),
+        ({"items": [a_line(DESK_MAT, price=19.999)]}, "price"),
+    ],
+)
+async def test_invalid_orders_are_422(
+    client: httpx.AsyncClient, change: dict[str, object], needle: str
+) -> None:
+    response = await client.post("/orders", json=an_order_payload(**change))
+
+    assert response.status_code == 422
+    assert needle in str(response.json()["detail"])
+
+
+async def test_a_price_that_differs_from_the_catalogue_is_422(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/orders", json=an_order_payload(items=[a_line(DESK_MAT, price=0.01)])
+    )
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": f"Price of product {DESK_MAT} is {PRICES[DESK_MAT]}, not 0.01"
+    }
+
+
+async def test_an_unknown_product_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/orders",
+        json=an_order_payload(items=[{"product_id": 999, "quantity": 1, "price": 1}]),
+    )
+
+    assert response.status_code == 422
+    assert response.json() == {"detail": "Unknown product 999"}
+
+
+async def test_validation_errors_never_echo_the_payment_token(
+    client: httpx.AsyncClient,
+) -> None:
+    payload = an_order_payload(payment_token="tok_very_secret_123")
+    del payload["user_id"]
+
+    response = await client.post("/orders", json=payload)
+
+    assert response.status_code == 422
+    assert "tok_very_secret_123" not in response.text
+
+
+async def test_unknown_order_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/orders/999")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Order not found"}
+
+
+async def test_the_payment_token_never_reaches_a_log(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    await place_and_settle(app, client, payment_token="tok_declined")
+    await place_and_settle(app, client, payment_token="tok_error")
+    order = await place_and_settle(app, client, payment_token="tok_logged_nowhere")
+
+    assert order["status"] == "confirmed"
+    assert "payment" in caplog.text  # the failures were logged...
+    for secret in ("tok_declined", "tok_error", "tok_logged_nowhere"):
+        assert secret not in caplog.text  # ...without the token
