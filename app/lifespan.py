@@ -116,7 +116,11 @@ def lifespan_for(
         try:
             await prepare_database(settings, engine)
             mock = settings.mode == "mock"
-            fake_services = (fakes or FakeServices()) if mock else None
+            fake_services = (
+                (fakes or FakeServices(payment_slow_s=settings.fake_payment_slow_s))
+                if mock
+                else None
+            )
             transport: httpx.AsyncBaseTransport | None = None
             if fake_services is not None:
                 router = build_router(fake_services, settings)

@@ -77,7 +77,11 @@ def register_fallback_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A fully wired app; tests pass their own settings, the server reads the environment."""
     settings = settings or get_settings()
-    fakes = FakeServices() if settings.mode == "mock" else None
+    fakes = (
+        FakeServices(payment_slow_s=settings.fake_payment_slow_s)
+        if settings.mode == "mock"
+        else None
+    )
     app = FastAPI(
         title="fastapi-tasks demo shop",
         version="0.1.0",
