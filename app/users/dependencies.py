@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Path
 
 from app.db import SessionDep
 from app.users import service
@@ -12,7 +12,12 @@ from app.users.models import User
 _MAX_ID = 2**63 - 1  # SQLite's INTEGER range; anything larger cannot exist
 
 
-async def valid_user_id(user_id: int, session: SessionDep) -> User:
+async def valid_user_id(
+    user_id: Annotated[
+        int, Path(description="The id from POST /register", examples=[1])
+    ],
+    session: SessionDep,
+) -> User:
     """The user named by the path, or ``UserNotFoundError`` (404)."""
     if not 1 <= user_id <= _MAX_ID:
         raise UserNotFoundError

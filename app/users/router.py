@@ -15,7 +15,14 @@ from app.clients.dependencies import (
 from app.db import SessionDep
 from app.users import service
 from app.users.dependencies import ExistingUser
-from app.users.schemas import EmailVerified, UserCreate, UserRead, UserRegistered
+from app.users.schemas import (
+    REGISTERED_MESSAGE,
+    VERIFIED_MESSAGE,
+    EmailVerified,
+    UserCreate,
+    UserRead,
+    UserRegistered,
+)
 from app.users.task_error_handlers import on_verification_email_failed
 from app.users.tasks import (
     EMAIL_RETRIES,
@@ -97,7 +104,7 @@ async def register_user(
     tasks.after_response.task(name="users.track_registration").schedule(
         tracker.track, event="user_registered", user_id=user.id, properties={}
     )
-    return UserRegistered(user_id=user.id)
+    return UserRegistered(user_id=user.id, message=REGISTERED_MESSAGE)
 
 
 @router.post(
@@ -107,7 +114,11 @@ async def register_user(
 )
 async def verify_email(
     token: Annotated[
-        str, Query(description="The token from the verification link (single use)")
+        str,
+        Query(
+            description="The token from the verification link (single use)",
+            examples=["q3Yx0vJc8m1kS9b2hXoZ7tUeW4rNdLpA6fGiC5yKjQs"],
+        ),
     ],
     session: SessionDep,
     settings: SettingsDep,
@@ -127,7 +138,7 @@ async def verify_email(
     tasks.after_response.task(name="users.track_verification").schedule(
         tracker.track, event="email_verified", user_id=user.id, properties={}
     )
-    return EmailVerified()
+    return EmailVerified(message=VERIFIED_MESSAGE)
 
 
 # user_id is read by the ExistingUser dependency, which FAST003 cannot see.

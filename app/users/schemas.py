@@ -85,7 +85,7 @@ class UserRegistered(BaseModel):
     )
 
     user_id: int
-    message: str = REGISTERED_MESSAGE
+    message: str
 
 
 class EmailVerified(BaseModel):
@@ -95,7 +95,7 @@ class EmailVerified(BaseModel):
         json_schema_extra={"examples": [{"message": VERIFIED_MESSAGE}]}
     )
 
-    message: str = VERIFIED_MESSAGE
+    message: str
 
 
 class UserRead(BaseModel):
