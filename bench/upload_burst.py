@@ -113,7 +113,7 @@ class HealthProbe:
     def __init__(self, base_url: str) -> None:
         self._base_url = base_url
         self._stop = threading.Event()
-        self.latencies_ms: list[float] = []
+        self.samples: list[tuple[float, float]] = []  # (perf_counter at start, ms)
         self.errors = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -127,10 +127,17 @@ class HealthProbe:
                     ok = False
                 elapsed = (time.perf_counter() - started) * 1000
                 if ok:
-                    self.latencies_ms.append(elapsed)
+                    self.samples.append((started, elapsed))
                 else:
                     self.errors += 1
                 self._stop.wait(0.01)  # ~100 probes/s, not a busy loop
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        return [ms for _, ms in self.samples]
+
+    def between(self, start: float, end: float) -> list[float]:
+        return [ms for at, ms in self.samples if start <= at < end]
 
     def __enter__(self) -> "HealthProbe":
         self._thread.start()
@@ -142,7 +149,7 @@ class HealthProbe:
 
 
 def percentile(values: list[float], q: float) -> float:
-    if len(values) == 1:
+    if len(values) < 2:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
@@ -156,9 +163,19 @@ def summary(name: str, latencies: list[float]) -> str:
     )
 
 
-async def burst(base_url: str, photos: list[bytes]) -> tuple[float, list[str]]:
-    """Upload every photo at once, wait until all settle; return (seconds, statuses)."""
-    started = time.perf_counter()
+class Burst:
+    """Timestamps of one burst (``time.perf_counter``) and the final statuses."""
+
+    started = 0.0
+    accepted = 0.0  # every upload answered 202
+    settled = 0.0  # no image left in "processing"
+    statuses: list[str]
+
+
+async def burst(base_url: str, photos: list[bytes]) -> Burst:
+    """Upload every photo at once and wait until all settle."""
+    result = Burst()
+    result.started = time.perf_counter()
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as http:
         responses = await asyncio.gather(
             *(
@@ -175,6 +192,7 @@ async def burst(base_url: str, photos: list[bytes]) -> tuple[float, list[str]]:
                 raise RuntimeError(
                     f"upload refused: {response.status_code} {response.text}"
                 )
+        result.accepted = time.perf_counter()
         ids = [response.json()["image_id"] for response in responses]
         deadline = time.monotonic() + 120
         while True:
@@ -183,7 +201,9 @@ async def burst(base_url: str, photos: list[bytes]) -> tuple[float, list[str]]:
             ]
             statuses = [image["status"] for image in images]
             if "processing" not in statuses:
-                return time.perf_counter() - started, statuses
+                result.settled = time.perf_counter()
+                result.statuses = statuses
+                return result
             if time.monotonic() > deadline:
                 raise TimeoutError(f"images still processing after 120 s: {statuses}")
             await asyncio.sleep(0.1)
@@ -220,17 +240,25 @@ def main() -> int:
                     args.idle_seconds
                 )  # measuring idle latency for a fixed window
             with HealthProbe(base_url) as busy:
-                seconds, statuses = asyncio.run(burst(base_url, photos))
+                outcome = asyncio.run(burst(base_url, photos))
             leftovers = list((data_dir / "uploads").iterdir())
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
-    ready = statuses.count("ready")
-    print(f"burst: {len(photos)} uploads, {ready} ready, in {seconds:.2f} s")
+    ready = outcome.statuses.count("ready")
+    upload_s = outcome.accepted - outcome.started
+    total_s = outcome.settled - outcome.started
+    print(
+        f"burst: {len(photos)} uploads, {ready} ready; all accepted (202) after "
+        f"{upload_s:.2f} s, all settled after {total_s:.2f} s"
+    )
     print(f"temp files left in the upload dir: {len(leftovers)}")
     print("/health latency")
     print(summary("idle", idle.latencies_ms))
     print(summary("burst", busy.latencies_ms))
+    print("  of which")
+    print(summary("upload", busy.between(outcome.started, outcome.accepted)))
+    print(summary("tasks", busy.between(outcome.accepted, outcome.settled)))
     if idle.errors or busy.errors:
         print(f"probe errors: idle {idle.errors}, burst {busy.errors}")
     if busy.latencies_ms:

@@ -2,8 +2,10 @@
 
 from typing import Annotated, Final
 
-from fastapi import Depends, Path, Query
+import anyio
+from fastapi import Depends, Path, Query, Request
 
+from app.clients.dependencies import SettingsDep
 from app.db import SessionDep
 from app.images import service
 from app.images.models import ImageRecord
@@ -25,3 +27,23 @@ async def valid_image_id(
 
 
 ExistingImage = Annotated[ImageRecord, Depends(valid_image_id)]
+
+_LIMITER_ATTR = "images_verify_limiter"
+
+
+def get_verify_limiter(
+    request: Request, settings: SettingsDep
+) -> anyio.CapacityLimiter:
+    """Bounds the full decodes done *in requests* (one limiter per app).
+
+    Without it a burst of 20 uploads decodes 20 images side by side in worker threads
+    and starves the event loop of CPU; the processing tasks have their own ``limit=``.
+    """
+    limiter = getattr(request.app.state, _LIMITER_ATTR, None)
+    if not isinstance(limiter, anyio.CapacityLimiter):
+        limiter = anyio.CapacityLimiter(settings.image_jobs_limit)
+        setattr(request.app.state, _LIMITER_ATTR, limiter)
+    return limiter
+
+
+VerifyLimiterDep = Annotated[anyio.CapacityLimiter, Depends(get_verify_limiter)]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, UploadFile, status
 from app.clients.dependencies import CdnDep, SettingsDep, TrackerDep
 from app.db import SessionDep, SessionFactoryDep
 from app.images import service, storage
-from app.images.dependencies import ExistingImage, UserIdQuery
+from app.images.dependencies import ExistingImage, UserIdQuery, VerifyLimiterDep
 from app.images.exceptions import UnsupportedImageError
 from app.images.processing import InvalidImageError, inspect_image
 from app.images.schemas import ImageRead, ImageUploadAccepted
@@ -49,6 +49,7 @@ async def upload_image(
     settings: SettingsDep,
     cdn: CdnDep,
     tracker: TrackerDep,
+    verify_limiter: VerifyLimiterDep,
     tasks: Tasks,
 ) -> ImageUploadAccepted:
     """The file is stored under a generated name and checked (format sniffed from the
@@ -62,7 +63,8 @@ async def upload_image(
         info = await anyio.to_thread.run_sync(
             functools.partial(
                 inspect_image, paths.original, max_pixels=settings.image_max_pixels
-            )
+            ),
+            limiter=verify_limiter,
         )
         # committed here, before the task that reads it is scheduled
         image = await service.create_image(
