@@ -343,3 +343,26 @@ async def test_shutdown_during_an_outage_stores_partly_filled_buffers(
             await track(http, 4, n)
     async with running(settings) as (_, http):  # same database, new process state
         assert [e["properties"]["n"] for e in await stored(http, 4)] == list(range(5))
+
+
+# -- the other examples track through the same tracker --------------------------------
+
+
+async def test_registration_is_tracked_through_the_buffered_tracker(
+    settings: Settings,
+) -> None:
+    settings = settings.model_copy(update={"analytics_flush_interval_s": 600.0})
+    async with running(settings) as (app, client):
+        body = {"email": "ada@example.com", "password": "correct horse", "name": "Ada"}
+        response = await client.post("/register", json=body)
+        assert response.status_code == 201
+        await wait_for_tasks(app)  # the after_response task called tracker.track
+        assert (await stats(client))["buffered"] == 1  # buffered, not sent one by one
+        final = (await client.post("/analytics/flush")).json()
+        assert (final["sent"], final["delivered"]) == (1, 1)
+        [[event]] = batches(fakes_of(app))
+        assert (event["event"], event["user_id"]) == (
+            "user_registered",
+            response.json()["user_id"],
+        )
+        await assert_balanced(client)
