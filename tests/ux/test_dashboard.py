@@ -137,7 +137,7 @@ class _DashboardReader(HTMLParser):
             self.out.requests[-1]["lanes"][self._mode].append(
                 (a.get("data-task", ""), a.get("data-state", ""))
             )
-        elif "route" in classes:
+        elif tag == "span" and "route" in classes:
             self._start_capture("route")
         elif a.get("id") in {"outbox", "calls"}:
             self._section = a["id"]
@@ -255,6 +255,10 @@ def test_dashboard_shows_a_real_orders_tasks_in_their_lanes(
     assert ("orders.reserve_stock", "succeeded") in lanes["after_route"]
     after_response = {name for name, _ in lanes["after_response"]}
     assert {"orders.send_order_email", "orders.notify_warehouse"} <= after_response
+
+    # where the endpoint had returned / the response had been sent, drawn across the tracks
+    assert 'class="mark m-route"' in page_load.dom
+    assert 'class="mark m-response"' in page_load.dom
 
     assert any(outbox[-1]["subject"] in item for item in shown.outbox), shown.outbox
     assert any("payment" in call for call in shown.calls), shown.calls
