@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from app.analytics import service
 from app.analytics.schemas import (
+    MAX_USER_ID,
     AnalyticsStats,
     EventCreate,
     TrackAccepted,
@@ -58,7 +59,10 @@ async def track_event(body: EventCreate, tracker: TrackerDep) -> TrackAccepted:
 )
 async def list_stored_events(
     session: SessionDep,
-    user_id: Annotated[int, Query(gt=0, description="The user whose events to list")],
+    user_id: Annotated[
+        int,
+        Query(gt=0, le=MAX_USER_ID, description="The user whose events to list"),
+    ],
 ) -> list[TrackedEvent]:
     """What the analytics service did not accept and the database kept instead."""
     return await service.list_stored_events(session, user_id)

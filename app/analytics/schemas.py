@@ -1,16 +1,42 @@
 """Request and response bodies of the analytics endpoints, and the batch event shape."""
 
+import math
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     JsonValue,
-    PositiveInt,
     field_serializer,
 )
+
+
+def _reject_non_finite(value: JsonValue) -> None:
+    # Python's JSON parser accepts NaN and Infinity, but they are not JSON: the batch
+    # could never be sent (httpx refuses them), so they are refused at the door.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("properties must be JSON: NaN and Infinity are not allowed")
+    if isinstance(value, dict):
+        for item in value.values():
+            _reject_non_finite(item)
+    elif isinstance(value, list):
+        for item in value:
+            _reject_non_finite(item)
+
+
+def finite_properties(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """Validator: a JSON object without NaN or Infinity anywhere inside."""
+    _reject_non_finite(value)
+    return value
+
+
+Properties = Annotated[dict[str, JsonValue], AfterValidator(finite_properties)]
+
+# Largest id a SQLite INTEGER holds; larger ones could never be stored or looked up.
+MAX_USER_ID = 2**63 - 1
 
 
 class EventCreate(BaseModel):
@@ -30,8 +56,10 @@ class EventCreate(BaseModel):
     )
 
     event: str = Field(min_length=1, max_length=200, description="Event name")
-    user_id: PositiveInt = Field(description="Who did it (not checked against users)")
-    properties: dict[str, JsonValue] = Field(
+    user_id: int = Field(
+        gt=0, le=MAX_USER_ID, description="Who did it (not checked against users)"
+    )
+    properties: Properties = Field(
         default_factory=dict, description="Free-form JSON object"
     )
 
@@ -63,7 +91,7 @@ class TrackedEvent(BaseModel):
 
     event: str
     user_id: int
-    properties: dict[str, JsonValue]
+    properties: Properties
     timestamp: datetime = Field(description="When the server received it (UTC)")
 
     @field_serializer("timestamp")

@@ -171,7 +171,9 @@ class EventTracker:
                 "analytics event %r for user %s rejected: memory full", event, user_id
             )
         except Exception as error:
-            logger.exception(
+            self._counters.rejected += 1
+            # No traceback: a validation error would echo the properties into the log.
+            logger.warning(
                 "analytics event %r for user %s not tracked (%s)",
                 event,
                 user_id,

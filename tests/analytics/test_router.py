@@ -133,23 +133,33 @@ async def test_track_accepts_an_event_and_defaults_properties(
         {"event": "x", "user_id": -4},
         {"event": "x", "user_id": "seven"},
         {"event": "x", "user_id": 1.5},
+        {"event": "x", "user_id": 2**63},
         {"event": "x", "user_id": 1, "properties": ["not", "an", "object"]},
         {"event": "x", "user_id": 1, "properties": "text"},
         {"event": "x", "user_id": 1, "timestamp": "2020-01-01T00:00:00Z"},
         {"event": 5, "user_id": 1},
         ["not an object"],
+        '{"event": "x", "user_id": 1, "properties": {"a": NaN}}',
+        '{"event": "x", "user_id": 1, "properties": {"a": [1, {"b": Infinity}]}}',
+        '{"event": "x", "user_id": 1, "properties": {"a": 1e999}}',
     ],
 )
 async def test_track_rejects_invalid_bodies_with_422(
     client: httpx.AsyncClient, body: Any
 ) -> None:
-    response = await client.post("/track", json=body)
+    if isinstance(body, str):  # not JSON, though Python's parser accepts it
+        headers = {"content-type": "application/json"}
+        response = await client.post("/track", content=body, headers=headers)
+    else:
+        response = await client.post("/track", json=body)
     assert response.status_code == 422
     assert "detail" in response.json()
     assert (await stats(client))["sent"] == 0
 
 
-@pytest.mark.parametrize("query", ["", "?user_id=0", "?user_id=-2", "?user_id=abc"])
+@pytest.mark.parametrize(
+    "query", ["", "?user_id=0", "?user_id=-2", "?user_id=abc", f"?user_id={2**63}"]
+)
 async def test_stored_events_need_a_positive_user_id(
     client: httpx.AsyncClient, query: str
 ) -> None:

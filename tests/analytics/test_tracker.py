@@ -392,11 +392,15 @@ async def test_the_flusher_task_flushes_by_age_without_being_asked(
         await tracker.stop()
 
 
-async def test_track_never_raises(
+async def test_track_never_raises_and_refuses_what_could_never_be_sent(
     tracker: EventTracker, service: FakeService, store: FakeStore
 ) -> None:
-    await tracker.track(event="", user_id=-1, properties={"x": object()})
+    await tracker.track(event="a", user_id=1, properties={"x": object()})
+    await tracker.track(event="b", user_id=1, properties={"x": [float("nan")]})
     await tracker.flush()
+    stats = tracker.stats()
+    assert (stats.sent, stats.rejected) == (0, 2)
+    assert service.calls == store.calls == []
     assert_balanced(tracker)
 
 
@@ -447,3 +451,22 @@ async def test_deliveries_go_through_the_given_scheduler_until_stop(
     assert reasons == ["size", "size"]
     assert [len(batch) for batch in service.calls] == [2, 2, 1]
     assert_balanced(tracker)
+
+
+async def test_logs_never_carry_event_properties(
+    tracker: EventTracker,
+    service: FakeService,
+    store: FakeStore,
+    alerts: FakeAlerts,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG")
+    secret = "s3cret-card-4242"
+    service.failing = store.failing = alerts.failing = True
+    await tracker.track(event="pay", user_id=5, properties={"card": secret})
+    await tracker.track(event="bad", user_id=5, properties={"card": [secret, object()]})
+    await tracker.flush()
+    assert tracker.stats().lost == 1
+    assert "analytics batch lost (user 5, 1 events)" in caplog.text
+    assert secret not in caplog.text
+    assert alerts.entered == 1
