@@ -7,19 +7,27 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from fastapi_tasks.errors import FastAPITasksUninitializedAppError
-from fastapi_tasks.scheduler import SCOPE_KEY, TasksScheduler
+from fastapi_tasks.scheduler import TasksScheduler, new_request_scheduler
 
-__all__ = ["Tasks", "get_tasks"]
+__all__ = ["APP_ATTR", "STATE_KEY", "Tasks", "get_tasks"]
+
+STATE_KEY = "fastapi_tasks"
+# The registry is also kept as a plain attribute of the app object: reading it costs a fraction
+# of a ``State`` lookup, and this runs on every request that declares ``tasks: Tasks``.
+APP_ATTR = "_fastapi_tasks_registry"
 
 
 async def get_tasks(request: Request) -> TasksScheduler:
-    """Return this request's ``TasksScheduler`` (one plain async dependency: no thread, no yield)."""
-    scheduler: TasksScheduler | None = request.scope.get(SCOPE_KEY)
-    if scheduler is None:
+    """Return this request's ``TasksScheduler``.
+
+    One plain ``async def`` dependency (no worker thread, no generator): cheap to declare.
+    FastAPI caches it per request, so every ``tasks: Tasks`` of one request shares it.
+    """
+    scope = request.scope
+    registry = getattr(scope["app"], APP_ATTR, None)
+    if registry is None:
         raise FastAPITasksUninitializedAppError()
-    if scheduler.request_id is None:
-        scheduler._activate(request.scope)
-    return scheduler
+    return new_request_scheduler(registry, scope)
 
 
 Tasks = Annotated[TasksScheduler, Depends(get_tasks)]

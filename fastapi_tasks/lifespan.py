@@ -1,5 +1,4 @@
-"""``add_tasks``: installs task support on a FastAPI app (a lifespan nested inside the app's, and
-a pure ASGI middleware that knows when the endpoint returned and when the response was sent)."""
+"""``add_tasks``: installs task support on a FastAPI app (a lifespan nested inside the app's)."""
 
 from __future__ import annotations
 
@@ -8,43 +7,20 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fastapi_tasks.config import TaskConfig
+from fastapi_tasks.dependencies import APP_ATTR, STATE_KEY
 from fastapi_tasks.errors import FastAPITasksUninitializedAppError
 from fastapi_tasks.registry import DEFAULT_MAX_FINISHED, TaskRegistry
-from fastapi_tasks.scheduler import SCOPE_KEY, TasksScheduler
+from fastapi_tasks.scheduler import TasksScheduler
 
-__all__ = ["TasksMiddleware", "add_tasks", "get_registry", "get_scheduler"]
+__all__ = ["add_tasks", "get_registry", "get_scheduler"]
 
-STATE_ATTR = "fastapi_tasks"
+STATE_ATTR = STATE_KEY
 
 _LifespanFactory = Callable[
     [Any], AbstractAsyncContextManager[Mapping[str, Any] | None]
 ]
-
-
-class TasksMiddleware:
-    """Pure ASGI middleware installed by ``add_tasks``: one ``TasksScheduler`` per HTTP request."""
-
-    def __init__(self, app: ASGIApp, registry: TaskRegistry) -> None:
-        self.app = app
-        self.registry = registry
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        scheduler = TasksScheduler(self.registry, send)
-        scope[SCOPE_KEY] = scheduler
-        try:
-            await self.app(scope, receive, scheduler._send)
-        except BaseException:
-            if scheduler.request_id is not None:
-                scheduler._request_over(raised=True)
-            raise
-        if scheduler.request_id is not None:
-            scheduler._request_over(raised=False)
 
 
 def _nest_inside(
@@ -87,9 +63,9 @@ def add_tasks(
         config, max_finished=max_finished, shutdown_timeout=shutdown_timeout
     )
     setattr(app.state, STATE_ATTR, registry)
+    setattr(app, APP_ATTR, registry)
     nested = _nest_inside(app.router.lifespan_context, registry)
     app.router.lifespan_context = cast(Any, nested)
-    app.add_middleware(TasksMiddleware, registry=registry)
     return registry
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 
 from fastapi_tasks.config import TaskConfig
-from fastapi_tasks.runner import run_task
+from fastapi_tasks.dispatch import dispatch, worker_context
 from fastapi_tasks.task import Task, TaskState
 
 __all__ = ["DEFAULT_MAX_FINISHED", "TaskCounters", "TaskRegistry"]
@@ -21,6 +21,11 @@ __all__ = ["DEFAULT_MAX_FINISHED", "TaskCounters", "TaskRegistry"]
 logger = logging.getLogger("fastapi_tasks")
 
 DEFAULT_MAX_FINISHED = 1000
+
+_get_running_loop = asyncio.get_running_loop
+_copy_context = contextvars.copy_context
+_SUCCEEDED = TaskState.SUCCEEDED
+_now = time.time
 
 
 @dataclass(slots=True)
@@ -51,16 +56,33 @@ class TaskRegistry:
         self.config = config if config is not None else TaskConfig()
         self.max_finished = max_finished
         self.shutdown_timeout = shutdown_timeout
-        self.counters = TaskCounters()
+        self._succeeded = 0
+        self._failed = 0
+        self._cancelled = 0
+        self._retried = 0
         self._active: set[Task] = set()
         self._finished: deque[Task] = deque(maxlen=max_finished)
         self._limiters: dict[str, anyio.CapacityLimiter] = {}
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0
+        self._queue: deque[Task] = deque()
+        self._dispatching = False
+        self._worker_context = worker_context()
 
     # ---- reading -------------------------------------------------------------------------
+    @property
+    def counters(self) -> TaskCounters:
+        """Totals since the app was created: scheduled, succeeded, failed, retried, cancelled."""
+        finished = self._succeeded + self._failed + self._cancelled
+        return TaskCounters(
+            scheduled=finished + len(self._active),
+            succeeded=self._succeeded,
+            failed=self._failed,
+            retried=self._retried,
+            cancelled=self._cancelled,
+        )
+
     @property
     def running(self) -> list[Task]:
         """Tasks that are pending or running, oldest first."""
@@ -85,42 +107,40 @@ class TaskRegistry:
         }
 
     # ---- internals -----------------------------------------------------------------------
-    def _bind_loop(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-
-    def _on_loop(self) -> bool:
-        if self._loop is None:
-            try:
-                self._bind_loop()
-            except RuntimeError:
-                return False
-        return threading.get_ident() == self._loop_thread
-
     def _add(self, task: Task, start: bool) -> None:
-        """Register ``task`` (and start it when ``start``); thread-safe."""
-        if threading.get_ident() != self._loop_thread and not self._on_loop():
-            loop = self._loop
-            if loop is None:
+        """Register ``task`` (and start it when ``start``); callable from worker threads too."""
+        try:
+            loop = _get_running_loop()
+        except RuntimeError:
+            # A sync endpoint or task in a worker thread: hand over to the event loop.
+            owner = self._loop
+            if owner is None:
                 raise RuntimeError(
-                    "fastapi_tasks: cannot schedule before the event loop runs"
-                )
-            loop.call_soon_threadsafe(self._add, task, start)
+                    "fastapi_tasks: cannot schedule from a thread before the app's event loop ran"
+                ) from None
+            owner.call_soon_threadsafe(self._add, task, start)
             return
-        self.counters.scheduled += 1
+        self._loop = loop
         self._active.add(task)
         if start:
             self._start(task)
 
     def _start(self, task: Task) -> None:
+        """Queue ``task`` for a worker (see ``dispatch``); runs on the event loop."""
         if task.finished_at is not None:
             return
         if self._closing and not task.config.shield:
             self._finish(task, TaskState.CANCELLED)
             return
-        loop = self._loop
-        assert loop is not None
-        task._atask = loop.create_task(run_task(task), context=task._context)
+        if task._context is None:
+            task._context = _copy_context()
+        self._queue.append(task)
+        if not self._dispatching:
+            self._spawn_worker()
+
+    def _spawn_worker(self) -> None:
+        self._dispatching = True
+        _get_running_loop().create_task(dispatch(self), context=self._worker_context)
 
     def _start_many(self, tasks: list[Task]) -> None:
         for task in tasks:
@@ -134,18 +154,17 @@ class TaskRegistry:
 
     def _finish(self, task: Task, state: TaskState) -> None:
         task.state = state
-        task.finished_at = time.time()
+        task.finished_at = _now()
         task._atask = None
         task._context = None
         self._active.discard(task)
         self._finished.append(task)
-        counters = self.counters
-        if state is TaskState.SUCCEEDED:
-            counters.succeeded += 1
+        if state is _SUCCEEDED:
+            self._succeeded += 1
         elif state is TaskState.FAILED:
-            counters.failed += 1
+            self._failed += 1
         else:
-            counters.cancelled += 1
+            self._cancelled += 1
         if task._done is not None:
             task._done.set()
         if not self._active and self._idle_waiters:
@@ -198,7 +217,8 @@ class TaskRegistry:
 
     def _startup(self) -> None:
         self._closing = False
-        self._bind_loop()
+        self._dispatching = False  # a new event loop: workers of an old one are gone
+        self._loop = _get_running_loop()
 
     async def _shutdown(self) -> None:
         """Cancel non-shielded tasks, drain shielded ones (up to ``shutdown_timeout``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from typing import Any
@@ -17,6 +18,11 @@ __all__ = ["logger", "run_task"]
 
 logger = logging.getLogger("fastapi_tasks")
 
+_CO_COROUTINE = inspect.CO_COROUTINE
+_RUNNING = TaskState.RUNNING
+_SUCCEEDED = TaskState.SUCCEEDED
+_now = time.time
+
 
 def _log_extra(task: Task) -> dict[str, Any]:
     return {
@@ -28,15 +34,41 @@ def _log_extra(task: Task) -> dict[str, Any]:
 
 
 async def run_task(task: Task) -> None:
-    """Coroutine behind every task (one ``asyncio.Task`` each). Never raises except cancellation."""
+    """Coroutine behind every task (one ``asyncio.Task`` each). Never raises except cancellation.
+
+    The common case (no limit, retries or timeout; an ``async def``) is kept to a handful of
+    attribute writes around one ``await``: this runs once per task.
+    """
     registry = task._registry
     assert registry is not None
+    config = task.config
     try:
-        if task.config.limit is not None:
+        if config.limit is not None:
             async with registry._limiter_for(task):
                 await _execute(task)
-        else:
+            return
+        if config.retries or config.timeout is not None:
             await _execute(task)
+            return
+        task.state = _RUNNING
+        task.started_at = _now()
+        if task._started is not None:
+            task._started.set()
+        task.attempts = 1
+        func = task.func
+        try:
+            code = getattr(func, "__code__", None)
+            if (
+                code is not None and code.co_flags & _CO_COROUTINE
+            ) or is_async_callable(func):
+                result = await func(*task.args, **task.kwargs)
+            else:
+                result = await call_sync_or_async(func, task.args, task.kwargs, None)
+        except Exception as exc:
+            await _handle_failure(task, exc)
+            return
+        task.result = result
+        registry._finish(task, _SUCCEEDED)
     except BaseException:
         # Cancellation (shutdown, drain timeout) or a bug: record it, then let it propagate.
         if task.finished_at is None:
@@ -45,28 +77,11 @@ async def run_task(task: Task) -> None:
 
 
 async def _execute(task: Task) -> None:
-    config = task.config
-    task.state = TaskState.RUNNING
-    task.started_at = time.time()
+    task.state = _RUNNING
+    task.started_at = _now()
     if task._started is not None:
         task._started.set()
-    registry = task._registry
-    assert registry is not None
-    if config.retries or config.timeout is not None:
-        await _execute_with_policy(task)
-        return
-    task.attempts = 1
-    func = task.func
-    try:
-        if is_async_callable(func):
-            result = await func(*task.args, **task.kwargs)
-        else:
-            result = await call_sync_or_async(func, task.args, task.kwargs, None)
-    except Exception as exc:
-        await _handle_failure(task, exc)
-        return
-    task.result = result
-    registry._finish(task, TaskState.SUCCEEDED)
+    await _execute_with_policy(task)
 
 
 async def _execute_with_policy(task: Task) -> None:
@@ -84,7 +99,7 @@ async def _execute_with_policy(task: Task) -> None:
             )
         except Exception as exc:
             if task.attempts < allowed and isinstance(exc, retry_on):
-                registry.counters.retried += 1
+                registry._retried += 1
                 delay = next(delays)
                 logger.info(
                     "task %r (%s) attempt %d failed with %s; retrying in %.3fs",

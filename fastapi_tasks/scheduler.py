@@ -14,12 +14,18 @@ from fastapi_tasks.config import TaskConfig, TaskErrorHandler
 from fastapi_tasks.registry import TaskRegistry
 from fastapi_tasks.task import Task, TaskMode
 
-__all__ = ["ConfiguredScheduler", "TaskBatch", "TasksScheduler"]
+__all__ = [
+    "ConfiguredScheduler",
+    "TaskBatch",
+    "TasksScheduler",
+    "new_request_scheduler",
+]
 
 P = ParamSpec("P")
 
-SCOPE_KEY = "fastapi_tasks.scheduler"
-FUNCTION_STACK_KEY = "fastapi_function_astack"  # FastAPI >= 0.121; see _activate
+# FastAPI (>= 0.121) puts two AsyncExitStacks in the scope of every route call; see _hook.
+FUNCTION_STACK_KEY = "fastapi_function_astack"
+REQUEST_STACK_KEY = "fastapi_inner_astack"
 
 _request_ids = itertools.count(1)
 _copy_context = contextvars.copy_context
@@ -143,8 +149,8 @@ class TasksScheduler:
     - ``schedule(fn, *args, **kwargs)``: immediate; starts at once, concurrently with the endpoint.
     - ``after_route.schedule(...)``: started in order once the endpoint (and its function-scoped
       dependencies) returned, before the response is sent; not started if the endpoint raised.
-    - ``after_response.schedule(...)``: started in order once the whole body was sent (or the
-      client disconnected); not started if the endpoint raised.
+    - ``after_response.schedule(...)``: started in order once the response was sent (whole body,
+      or the client disconnected); not started if the endpoint raised.
 
     Outside a request (``get_scheduler(app)``) both batches start their tasks at once.
     """
@@ -153,29 +159,29 @@ class TasksScheduler:
         "_after_response",
         "_after_route",
         "_batches",
-        "_downstream",
         "_endpoint_ok",
-        "_in_request",
         "_phase",
         "_registry",
-        "_status",
         "request_id",
         "route",
     )
 
-    def __init__(self, registry: TaskRegistry, send: Any = None) -> None:
+    def __init__(
+        self,
+        registry: TaskRegistry,
+        request_id: int | None = None,
+        route: str | None = None,
+    ) -> None:
         self._registry = registry
-        self._downstream = send
-        self._in_request = send is not None
-        self.request_id: int | None = None
-        self.route: str | None = None
+        self.request_id = request_id
+        self.route = route
         self._after_route: list[Task] | None = None
         self._after_response: list[Task] | None = None
         self._batches: tuple[TaskBatch, TaskBatch] | None = None
-        self._endpoint_ok: bool | None = None
-        self._status: int | None = None
-        # 0: before the response starts, 1: response started, 2: body sent, 3: request over.
-        self._phase = 0
+        self._endpoint_ok = True
+        # 0: endpoint running, 1: endpoint returned (response being sent), 2: response sent.
+        # Outside a request there is nothing to wait for: 2 from the start.
+        self._phase = 2 if request_id is None else 0
 
     # ---- public API ----------------------------------------------------------------------
     @property
@@ -191,7 +197,7 @@ class TasksScheduler:
 
     @property
     def after_response(self) -> TaskBatch:
-        """Tasks started after the response body was sent."""
+        """Tasks started after the response body was sent (or the client disconnected)."""
         batches = self._batches
         if batches is None:
             batches = self._batches = (
@@ -279,8 +285,8 @@ class TasksScheduler:
             registry._add(task, True)
             return task
         phase = self._phase
-        if not self._in_request or (phase >= 1 and mode is _AFTER_ROUTE) or phase >= 2:
-            # No request to wait for, or its start point has already passed: start now.
+        if phase >= 2 or (phase == 1 and mode is _AFTER_ROUTE):
+            # Its start point has already passed (or there is no request): start now.
             registry._add(task, True)
             return task
         task._context = _copy_context()
@@ -296,72 +302,78 @@ class TasksScheduler:
         registry._add(task, False)
         return task
 
-    def _activate(self, scope: MutableMapping[str, Any]) -> None:
-        """First use in a request: id, route, and a hook telling whether the endpoint raised."""
-        self.request_id = next(_request_ids)
-        route = scope.get("route")
-        path = getattr(route, "path", None) or scope.get("path", "")
-        self.route = f"{scope.get('method', 'GET')} {path}"
-        registry = self._registry
-        registry._on_loop()
-        stack = scope.get(FUNCTION_STACK_KEY)
-        if stack is not None:
-            # FastAPI closes this stack right after the endpoint (and its function-scoped
-            # dependencies) returned or raised, before sending the response.
-            stack.push(self._function_exit)
-
-    def _function_exit(
-        self, exc_type: type[BaseException] | None, *_exc_and_tb: object
-    ) -> None:
-        self._endpoint_ok = exc_type is None
-
-    def _ok(self) -> bool:
-        ok = self._endpoint_ok
-        if ok is None:
-            # Fallback without FastAPI's function stack: judge by the status code.
-            status = self._status
-            return status is not None and status < 400
-        return ok
-
-    async def _send(self, message: MutableMapping[str, Any]) -> None:
-        if self.request_id is None:
-            await self._downstream(message)
-            return
-        kind = message["type"]
-        if kind == "http.response.start":
-            self._status = message.get("status")
-            self._phase = 1
-            pending = self._after_route
-            if pending is not None:
-                self._after_route = None
-                if self._ok():
-                    self._registry._start_many(pending)
-                else:
-                    self._registry._drop_many(pending)
-        elif kind == "http.response.body" and not message.get("more_body", False):
-            await self._downstream(message)
+    def _hook(self, scope: MutableMapping[str, Any]) -> None:
+        """Register the after-route and after-response points on FastAPI's two exit stacks."""
+        function_stack = scope.get(FUNCTION_STACK_KEY)
+        request_stack = scope.get(REQUEST_STACK_KEY)
+        if function_stack is None or request_stack is None:
+            # Not inside a FastAPI route (or a FastAPI without these stacks): no start points
+            # to wait for, so deferred tasks start when scheduled.
             self._phase = 2
+            return
+        hook = _StackHook(self)
+        # FastAPI closes the function stack when the endpoint (and its function-scoped
+        # dependencies) returned or raised, before sending the response; it closes the request
+        # stack after the response was sent (or sending failed, e.g. the client disconnected).
+        function_stack.push(hook)
+        request_stack.push(hook)
+
+    def _endpoint_returned(self, ok: bool) -> None:
+        self._phase = 1
+        self._endpoint_ok = ok
+        pending = self._after_route
+        if pending is not None:
+            self._after_route = None
+            if ok:
+                self._registry._start_many(pending)
+            else:
+                self._registry._drop_many(pending)
+        if not ok:
             pending = self._after_response
             if pending is not None:
                 self._after_response = None
-                if self._ok():
-                    self._registry._start_many(pending)
-                else:
-                    self._registry._drop_many(pending)
-            return
-        await self._downstream(message)
+                self._registry._drop_many(pending)
 
-    def _request_over(self, raised: bool) -> None:
-        """The app returned (or raised): start or drop whatever is still waiting."""
-        self._phase = 3
-        ok = self._ok()
-        if raised and self._status is None:
-            ok = False
-        registry = self._registry
-        for pending in (self._after_route, self._after_response):
-            if pending:
-                if ok:
-                    registry._start_many(pending)
-                else:
-                    registry._drop_many(pending)
-        self._after_route = self._after_response = None
+    def _response_sent(self) -> None:
+        self._phase = 2
+        pending = self._after_response
+        if pending is not None:
+            self._after_response = None
+            if self._endpoint_ok:
+                self._registry._start_many(pending)
+            else:
+                self._registry._drop_many(pending)
+
+
+class _StackHook:
+    """Pushed on both FastAPI exit stacks: first exit = endpoint returned, second = response sent."""
+
+    __slots__ = ("scheduler",)
+
+    def __init__(self, scheduler: TasksScheduler) -> None:
+        self.scheduler: TasksScheduler | None = scheduler
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, *_exc_and_tb: object
+    ) -> None:
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        if scheduler._phase == 0:
+            scheduler._endpoint_returned(exc_type is None)
+        else:
+            self.scheduler = None
+            scheduler._response_sent()
+
+
+def new_request_scheduler(
+    registry: TaskRegistry, scope: MutableMapping[str, Any]
+) -> TasksScheduler:
+    """The scheduler of one request: a new request id, its route, hooks on FastAPI's stacks."""
+    route = scope.get("route")
+    path = getattr(route, "path", None) or scope.get("path", "")
+    scheduler = TasksScheduler(
+        registry, next(_request_ids), f"{scope.get('method', 'GET')} {path}"
+    )
+    scheduler._hook(scope)
+    return scheduler
