@@ -13,6 +13,7 @@ from app.images import service, storage
 from app.images.dependencies import ExistingImage, UserIdQuery, VerifyLimiterDep
 from app.images.exceptions import UnsupportedImageError
 from app.images.processing import InvalidImageError, inspect_image
+from app.images.recovery import recover_interrupted_uploads
 from app.images.schemas import ImageRead, ImageUploadAccepted
 from app.images.storage import UploadPaths
 from app.images.task_error_handlers import on_process_upload_failed
@@ -20,7 +21,11 @@ from app.images.tasks import process_upload
 from app.images.upload_limit import UploadLimitRoute
 from fastapi_tasks import Tasks
 
-router = APIRouter(tags=["images"], route_class=UploadLimitRoute)
+router = APIRouter(
+    tags=["images"],
+    route_class=UploadLimitRoute,
+    lifespan=recover_interrupted_uploads,
+)
 
 PROCESS_TASK_NAME = "images.process_upload"
 
