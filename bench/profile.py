@@ -67,7 +67,8 @@ def _where(frame: Any) -> str:
             shown = str(Path(path).resolve().relative_to(REPO_ROOT))
         except ValueError:
             shown = path
-    return f"{shown}:{frame.function}"
+    owner = getattr(frame, "class_name", None)
+    return f"{shown}:{owner}.{frame.function}" if owner else f"{shown}:{frame.function}"
 
 
 def hot_spots(root: Any) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
@@ -198,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     by_self, by_inclusive = hot_spots(root)
     print()
-    print(f"Hot spots by self time (file:function, % of {total:.3f} s sampled):")
+    print(f"Hot spots by self time (file:function, % of {total:.3f} s sampled;")
+    print("the event loop's own C code shows up as bench/profile.py:main):")
     for key, seconds in by_self[: args.top]:
         print(f"  {100 * seconds / total:5.1f}%  {key}")
     print()
