@@ -74,7 +74,9 @@ def load(
 ) -> PageLoad:
     """Open ``url`` in a fresh profile, let virtual time run, return the DOM and requests."""
     binary = chromium_or_skip()
-    with tempfile.TemporaryDirectory(prefix="ux-chromium-") as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix="ux-chromium-", ignore_cleanup_errors=True
+    ) as tmp:
         netlog = Path(tmp) / "netlog.json"
         args = [
             binary,

@@ -8,11 +8,13 @@ service already installs through ``uvicorn[standard]``; no browser download, no 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -77,16 +79,20 @@ class Page:
         assert found, f"nothing matches {selector}"
 
     def open(self, url: str) -> None:
-        self.call("Page.enable")
+        """Navigate and wait until the new document has loaded (not the previous one)."""
+        self.evaluate("window.__leaving = true")
         self.call("Page.navigate", url=url)
-        self.wait_for("document.readyState === 'complete'")
+        self.wait_for("!window.__leaving && document.readyState === 'complete'")
 
 
 @contextmanager
 def browser_page(window: tuple[int, int] = (1280, 800)) -> Iterator[Page]:
     """A fresh headless Chromium with one tab, closed afterwards."""
     binary = chromium_or_skip()
-    with tempfile.TemporaryDirectory(prefix="ux-cdp-") as tmp:
+    # Chromium's helper processes may still be closing files when the directory goes.
+    with tempfile.TemporaryDirectory(
+        prefix="ux-cdp-", ignore_cleanup_errors=True
+    ) as tmp:
         profile = Path(tmp) / "profile"
         process = subprocess.Popen(
             [
@@ -100,6 +106,7 @@ def browser_page(window: tuple[int, int] = (1280, 800)) -> Iterator[Page]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: renderers end with it
         )
         try:
             port_file = profile / "DevToolsActivePort"
@@ -116,9 +123,15 @@ def browser_page(window: tuple[int, int] = (1280, 800)) -> Iterator[Page]:
             with connect(target["webSocketDebuggerUrl"], max_size=None) as ws:
                 yield Page(ws)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End the Chromium this module started, and its helper processes (same group)."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

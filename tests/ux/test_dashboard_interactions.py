@@ -35,15 +35,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield running
 
 
-@pytest.fixture
-def page(server: ServerProcess) -> Iterator[Page]:
+@pytest.fixture(scope="module")
+def browser(server: ServerProcess) -> Iterator[Page]:
     with browser_page() as tab:
-        tab.open(f"{server.base_url}/")
-        tab.wait_for("document.getElementById('status').className === 'live'")
-        tab.wait_for(
-            "document.querySelectorAll('#product option[value]:not([value=\"\"])').length > 0"
-        )
         yield tab
+
+
+@pytest.fixture
+def page(browser: Page, server: ServerProcess) -> Page:
+    """The dashboard, freshly loaded, polling and with its product list filled in."""
+    browser.open(f"{server.base_url}/")
+    browser.wait_for("document.getElementById('status').className === 'live'")
+    browser.wait_for(
+        "document.querySelectorAll('#product option[value]:not([value=\"\"])').length > 0"
+    )
+    return browser
 
 
 def test_fault_switch_buttons_change_the_servers_faults(
