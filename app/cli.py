@@ -16,6 +16,7 @@ from app.db import make_engine, make_session_factory
 from app.lifespan import migrate_database
 from app.logging_setup import configure_logging
 from app.seed import seed_catalogue
+from app.walkthrough import add_walkthrough_command
 
 logger = logging.getLogger("app.cli")
 
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # More subcommands (e.g. ``walkthrough``, from app/walkthrough.py) register here:
     # commands.add_parser(...).set_defaults(handler=...)
+    add_walkthrough_command(commands)
     return parser
 
 
