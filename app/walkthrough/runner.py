@@ -192,6 +192,11 @@ class StepContext:
         if not self.check(label, passed, detail):
             raise StepAbortedError(label)
 
+    def require(self, label: str, passed: bool, detail: object = "") -> None:
+        """A precondition: silent when it holds, a FAIL that stops the step otherwise."""
+        if not passed:
+            self.must(label, passed, detail)
+
     def note(self, text: str) -> None:
         """An informational line (values that vary between runs, what to look at)."""
         self._out.write(f"             {text}\n")
@@ -250,7 +255,11 @@ class StepContext:
         response = await self.call(
             "GET", template, path_params=path_params, params=params
         )
-        self.expect_status(response, 200, f"GET {response.request.url.path} → 200")
+        self.require(
+            f"GET {response.request.url.path} → 200",
+            response.status_code == 200,
+            f"HTTP {response.status_code} {response.text}",
+        )
         return response.json()
 
     async def poll(
@@ -380,11 +389,12 @@ async def _run_step(
         context.check("the server answered every request", False, result.aborted)
     else:
         missing = [str(e) for e in step.endpoints if e not in context.called]
-        context.check(
-            "the step called every endpoint the tutorial shows for it",
-            not missing,
-            missing,
-        )
+        if missing:
+            context.check(
+                "the step called every endpoint the tutorial shows for it",
+                False,
+                missing,
+            )
     return result
 
 

@@ -93,7 +93,7 @@ async def wait_for_tasks(
     names: Mapping[str, str],
     since: datetime | None,
     *,
-    deadline_s: float = SETTLE_DEADLINE_S,
+    deadline_s: float | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Poll ``/demo/tasks`` until every named task scheduled after ``since`` has finished."""
 
@@ -109,7 +109,7 @@ async def wait_for_tasks(
         f"/demo/tasks: {', '.join(names)} finished",
         fetch,
         done,
-        deadline_s=deadline_s,
+        deadline_s=SETTLE_DEADLINE_S if deadline_s is None else deadline_s,
     )
 
 
@@ -178,7 +178,7 @@ async def place_order(
     )
     expected = price * quantity
     ctx.check(
-        f"total is exactly {expected} (catalogue price x {quantity}, no float noise)",
+        f"total is exactly {expected:.2f} (catalogue price x {quantity}, no float noise)",
         Decimal(str(body.get("total"))) == expected,
         body,
     )
@@ -245,6 +245,17 @@ async def check_order_side_effects(
     }.get(template)
     states = {failed_task: "failed"} if failed_task else {}
     check_modes(ctx, found, ORDER_TASKS, states)
+
+
+async def set_fault(ctx: StepContext, service: str, fault: str) -> None:
+    """``PUT /demo/faults {service: fault}``; the answer must show it."""
+    response = await ctx.call("PUT", "/demo/faults", json_body={service: fault})
+    ok = response.status_code == 200 and response.json().get(service) == fault
+    ctx.must(
+        f'PUT /demo/faults {{"{service}": "{fault}"}} → 200, {service} is {fault!r}',
+        ok,
+        f"HTTP {response.status_code} {response.text}",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -320,7 +331,7 @@ async def catalogue(ctx: StepContext) -> None:
 )
 async def approved_order(ctx: StepContext) -> None:
     product = ctx.scenario.product
-    ctx.must("a product was chosen (Browse the catalogue)", product is not None)
+    ctx.require("a product was chosen (Browse the catalogue)", product is not None)
     assert product is not None
     product_id = int(product["product_id"])
     before = await product_available(ctx, product_id)
@@ -381,7 +392,7 @@ async def approved_order(ctx: StepContext) -> None:
 )
 async def declined_order(ctx: StepContext) -> None:
     product = ctx.scenario.product
-    ctx.must("a product was chosen (Browse the catalogue)", product is not None)
+    ctx.require("a product was chosen (Browse the catalogue)", product is not None)
     assert product is not None
     product_id = int(product["product_id"])
     before = await product_available(ctx, product_id)
@@ -411,11 +422,20 @@ async def declined_order(ctx: StepContext) -> None:
         found.get("orders.charge_payment", {}).get("error") == "PaymentDeclinedError",
         found.get("orders.charge_payment"),
     )
-    alerts = [
-        alert
-        for alert in newer(await ctx.calls_to("alerts"), "at", alerts_since)
-        if mentions(alert["body"], order_id)
-    ]
+
+    async def order_alerts() -> list[dict[str, Any]]:
+        return [
+            alert
+            for alert in newer(await ctx.calls_to("alerts"), "at", alerts_since)
+            if mentions(alert["body"], order_id)
+        ]
+
+    alerts = await ctx.poll(
+        "an alert about the order arrives",
+        order_alerts,
+        bool,
+        deadline_s=SETTLE_DEADLINE_S,
+    )
     ctx.check("exactly one alert about the order", len(alerts) == 1, alerts)
 
 
@@ -526,7 +546,7 @@ async def register(ctx: StepContext) -> None:
 async def verify(ctx: StepContext) -> None:
     scenario = ctx.scenario
     token, user_id = scenario.verification_token, scenario.user_id
-    ctx.must(
+    ctx.require(
         "a token and a user came from the registration step", bool(token and user_id)
     )
     assert token is not None
@@ -575,9 +595,7 @@ async def verify(ctx: StepContext) -> None:
 async def email_outage(ctx: StepContext) -> None:
     scenario = ctx.scenario
     address = f"outage-{scenario.suffix}@example.com"
-    response = await ctx.call("PUT", "/demo/faults", json_body={"email": "down"})
-    ctx.expect_status(response, 200)
-    ctx.must("faults: email is 'down'", response.json().get("email") == "down")
+    await set_fault(ctx, "email", "down")
     try:
         since = await ctx.latest_time("tasks")
         alerts_since = await ctx.latest_time("alerts")
@@ -630,8 +648,7 @@ async def email_outage(ctx: StepContext) -> None:
         )
         ctx.check("exactly one alert (not one per attempt)", len(alerts) == 1, alerts)
     finally:
-        response = await ctx.call("PUT", "/demo/faults", json_body={"email": "ok"})
-    ctx.check("faults: email back to 'ok'", response.json().get("email") == "ok")
+        await set_fault(ctx, "email", "ok")
 
 
 async def upload(ctx: StepContext, user_id: int) -> int:
@@ -724,9 +741,7 @@ async def image_ready(ctx: StepContext) -> None:
     "GET /images/{image_id}",
 )
 async def image_failed(ctx: StepContext) -> None:
-    response = await ctx.call("PUT", "/demo/faults", json_body={"cdn": "down"})
-    ctx.expect_status(response, 200)
-    ctx.must("faults: cdn is 'down'", response.json().get("cdn") == "down")
+    await set_fault(ctx, "cdn", "down")
     try:
         image_id = await upload(ctx, ctx.scenario.image_user_id)
         image = await image_outcome(ctx, image_id)
@@ -741,8 +756,7 @@ async def image_failed(ctx: StepContext) -> None:
             image,
         )
     finally:
-        response = await ctx.call("PUT", "/demo/faults", json_body={"cdn": "ok"})
-    ctx.check("faults: cdn back to 'ok'", response.json().get("cdn") == "ok")
+        await set_fault(ctx, "cdn", "ok")
 
 
 async def track(ctx: StepContext, user_id: int, count: int, event: str) -> None:
@@ -815,9 +829,7 @@ async def analytics_batch(ctx: StepContext) -> None:
 )
 async def analytics_outage(ctx: StepContext) -> None:
     user_id = ctx.scenario.outage_user_id
-    response = await ctx.call("PUT", "/demo/faults", json_body={"analytics": "down"})
-    ctx.expect_status(response, 200)
-    ctx.must("faults: analytics is 'down'", response.json().get("analytics") == "down")
+    await set_fault(ctx, "analytics", "down")
     try:
         ctx.note(f"user_id = {user_id} (random)")
         await track(ctx, user_id, 3, "checkout_started")
@@ -851,10 +863,7 @@ async def analytics_outage(ctx: StepContext) -> None:
             [call["status"] for call in refused],
         )
     finally:
-        response = await ctx.call("PUT", "/demo/faults", json_body={"analytics": "ok"})
-    ctx.check(
-        "faults: analytics back to 'ok'", response.json().get("analytics") == "ok"
-    )
+        await set_fault(ctx, "analytics", "ok")
 
 
 @step("Reset the fault switches", "PUT /demo/faults")
