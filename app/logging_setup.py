@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 REQUEST_ID_HEADER = "x-request-id"
+QUIET_LOGGERS = ("aiosqlite", "sqlalchemy.engine", "httpcore")
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Query parameters whose values must not reach the access log (e.g. /verify?token=...).
@@ -86,3 +87,7 @@ def configure_logging(level: str = "INFO") -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers = []
         uvicorn_logger.propagate = True
+    # At DEBUG these log SQL parameters and connection events (e-mails, password hashes):
+    # keep them quiet even when the service itself runs at DEBUG.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

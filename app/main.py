@@ -1,11 +1,12 @@
 """The application factory: ``create_app(settings)``."""
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from app.analytics.router import router as analytics_router
 from app.config import Settings, get_settings
@@ -28,9 +29,15 @@ logger = logging.getLogger(__name__)
 health_router = APIRouter(tags=["operations"])
 
 
+class HealthRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: Literal["ok"]
+
+
 @health_router.get("/health", summary="Liveness check (touches no external system)")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+async def health() -> HealthRead:
+    return HealthRead(status="ok")
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app.mocks import FakeServices, Faults, FaultsUpdate, RecordedCall
 from fastapi_tasks import Task, get_registry
@@ -18,6 +18,20 @@ ServiceName = Literal["payment", "email", "cdn", "warehouse", "analytics", "aler
 
 
 class OutboxEmail(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "to": "ada@example.com",
+                    "subject": "Order #1 confirmed",
+                    "template": "order_confirmation",
+                    "data": {"order_id": 1, "total": "59.98"},
+                    "sent_at": "2026-11-24T10:00:00.350000Z",
+                }
+            ]
+        }
+    )
+
     to: str
     subject: str
     template: str
@@ -26,6 +40,25 @@ class OutboxEmail(BaseModel):
 
 
 class TaskInfo(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "orders.charge_payment",
+                    "mode": "immediate",
+                    "state": "succeeded",
+                    "attempts": 1,
+                    "scheduled_at": "2026-11-24T10:00:00.100000Z",
+                    "started_at": "2026-11-24T10:00:00.100200Z",
+                    "finished_at": "2026-11-24T10:00:00.130000Z",
+                    "error": None,
+                    "request_id": "7",
+                    "route": "POST /orders",
+                }
+            ]
+        }
+    )
+
     name: str
     mode: Literal["immediate", "after_route", "after_response"]
     state: Literal["pending", "running", "succeeded", "failed", "cancelled"]

@@ -34,7 +34,22 @@ DownFault = Literal["ok", "down"]
 class Faults(BaseModel):
     """What each fake system does right now (``PUT /demo/faults`` changes it)."""
 
-    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+    model_config = ConfigDict(
+        validate_assignment=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "payment": "decline",
+                    "email": "ok",
+                    "cdn": "ok",
+                    "warehouse": "ok",
+                    "analytics": "down",
+                    "alerts": "ok",
+                }
+            ]
+        },
+    )
 
     payment: PaymentFault = "ok"
     email: EmailFault = "ok"
@@ -62,6 +77,26 @@ class FaultsUpdate(BaseModel):
 
 class RecordedCall(BaseModel):
     """One request a fake system received, secrets redacted."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "service": "payment",
+                    "method": "POST",
+                    "url": "https://payments.mock/charge",
+                    "status": 200,
+                    "body": {
+                        "amount": "59.98",
+                        "currency": "USD",
+                        "token": "[redacted]",
+                        "metadata": {"order_id": 1},
+                    },
+                    "at": "2026-11-24T10:00:00.120000Z",
+                }
+            ]
+        }
+    )
 
     service: str
     method: str
