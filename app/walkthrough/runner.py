@@ -129,8 +129,6 @@ class Scenario:
     product: dict[str, Any] | None = None
     order_email: str = ""
     order_user_id: int = 0
-    order_id: int | None = None
-    available_before_order: int | None = None
     user_email: str = ""
     user_id: int | None = None
     verification_token: str | None = None

@@ -337,7 +337,6 @@ async def approved_order(ctx: StepContext) -> None:
     before = await product_available(ctx, product_id)
     since = await ctx.latest_time("tasks")
     order_id, _ = await place_order(ctx, product, 2, "tok_visa")
-    ctx.scenario.order_id = order_id
     order = await settle(ctx, order_id)
     check_fields(
         ctx,
