@@ -19,19 +19,26 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
+import time
 import types
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
-from fastapi_tasks.runner import run_task
+from fastapi_tasks.runner import _handle_failure, run_task
+from fastapi_tasks.task import Task, TaskState
 
 if TYPE_CHECKING:
     from fastapi_tasks.registry import TaskRegistry
-    from fastapi_tasks.task import Task
 
-__all__ = ["dispatch"]
+__all__ = ["dispatch", "worker_context"]
 
 _current_task = asyncio.current_task
+_CO_COROUTINE = inspect.CO_COROUTINE
+_RUNNING = TaskState.RUNNING
+_SUCCEEDED = TaskState.SUCCEEDED
+_CANCELLED = TaskState.CANCELLED
+_now = time.time
 
 
 async def dispatch(registry: TaskRegistry) -> None:
@@ -43,8 +50,51 @@ async def dispatch(registry: TaskRegistry) -> None:
         task = queue.popleft()
         if task.finished_at is not None:  # cancelled while it waited in the queue
             continue
-        if await _drive(task, registry, me):
-            return  # the task suspended; another worker owns the queue now
+        task._atask = me
+        context = task._context
+        assert context is not None
+        config = task.config
+        func = task.func
+        code = getattr(func, "__code__", None)
+        if (
+            code is None
+            or not code.co_flags & _CO_COROUTINE
+            or config.limit is not None
+            or config.retries
+            or config.timeout is not None
+        ):
+            # General path: sync functions, limits, retries, timeouts.
+            if await _run_in_worker(context, run_task(task), registry):
+                return
+            continue
+        # Fast path: a plain ``async def`` without policies, driven directly.
+        task.state = _RUNNING
+        task.started_at = _now()
+        if task._started is not None:
+            task._started.set()
+        task.attempts = 1
+        coro = func(*task.args, **task.kwargs)
+        try:
+            yielded = context.run(coro.send, None)
+        except StopIteration as stop:
+            task.result = stop.value
+            registry._finish(task, _SUCCEEDED)
+            continue
+        except Exception as exc:
+            if await _run_in_worker(context, _handle_failure(task, exc), registry):
+                return
+            continue
+        except BaseException:
+            if task.finished_at is None:
+                registry._finish(task, _CANCELLED)
+            _hand_off(registry)
+            raise
+        # It suspended: it keeps this worker to the end; another worker takes the queue.
+        _hand_off(registry)
+        tail = _complete(task, coro, yielded)
+        first = context.run(tail.send, None)  # returns ``yielded`` straight back
+        await _follow(context, tail, first)
+        return
     registry._dispatching = False
 
 
@@ -54,19 +104,12 @@ def _hand_off(registry: TaskRegistry) -> None:
         registry._spawn_worker()
 
 
-@types.coroutine
-def _drive(
-    task: Task, registry: TaskRegistry, me: asyncio.Task[Any]
-) -> Generator[Any, Any, bool]:
-    """Run ``task`` to completion inside this worker; True if it suspended along the way.
-
-    Equivalent to ``await run_task(task)`` inside ``task``'s own context, except that at the
-    first suspension the queue is handed to another worker.
-    """
-    task._atask = me
-    context = task._context
-    assert context is not None
-    coro = run_task(task)
+async def _run_in_worker(
+    context: contextvars.Context,
+    coro: Coroutine[Any, Any, None],
+    registry: TaskRegistry,
+) -> bool:
+    """Run ``coro`` in ``context`` inside this worker; True if it suspended (queue handed off)."""
     try:
         yielded = context.run(coro.send, None)
     except StopIteration:
@@ -75,6 +118,35 @@ def _drive(
         _hand_off(registry)
         raise
     _hand_off(registry)
+    await _follow(context, coro, yielded)
+    return True
+
+
+async def _complete(task: Task, coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
+    """The rest of a fast-path task after its first suspension (runs in the task's context)."""
+    registry = task._registry
+    assert registry is not None
+    try:
+        result = await _follow_here(coro, yielded)
+    except Exception as exc:
+        await _handle_failure(task, exc)
+        return
+    except BaseException:
+        if task.finished_at is None:
+            registry._finish(task, _CANCELLED)
+        raise
+    task.result = result
+    registry._finish(task, _SUCCEEDED)
+
+
+@types.coroutine
+def _follow(
+    context: contextvars.Context, coro: Coroutine[Any, Any, Any], yielded: Any
+) -> Generator[Any, Any, Any]:
+    """Keep driving a suspended coroutine, each step inside ``context``, until it returns.
+
+    This is ``yield from`` for a coroutine that has already taken its first step.
+    """
     while True:
         try:
             sent = yield yielded
@@ -84,13 +156,36 @@ def _drive(
         except BaseException as exc:
             try:
                 yielded = context.run(coro.throw, exc)
-            except StopIteration:
-                return True
+            except StopIteration as stop:
+                return stop.value
         else:
             try:
                 yielded = context.run(coro.send, sent)
-            except StopIteration:
-                return True
+            except StopIteration as stop:
+                return stop.value
+
+
+@types.coroutine
+def _follow_here(
+    coro: Coroutine[Any, Any, Any], yielded: Any
+) -> Generator[Any, Any, Any]:
+    """``_follow`` in the current context."""
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 def worker_context() -> contextvars.Context:

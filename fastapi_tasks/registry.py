@@ -94,6 +94,11 @@ class TaskRegistry:
         return list(self._finished)
 
     @property
+    def closing(self) -> bool:
+        """True while the app shuts down (new non-shielded tasks are cancelled at once)."""
+        return self._closing
+
+    @property
     def active_count(self) -> int:
         """How many tasks are pending or running."""
         return len(self._active)

@@ -1,0 +1,73 @@
+"""Helpers for the fastapi_tasks tests: a client with the app's lifespan, raw ASGI calls."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+
+@asynccontextmanager
+async def lifespan_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Start the app's lifespan (startup/shutdown) and yield a client bound to it."""
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
+        ) as client,
+    ):
+        yield client
+
+
+def http_scope(path: str, method: str = "GET") -> dict[str, Any]:
+    """A minimal HTTP scope for calling the ASGI app directly."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("test", 80),
+        "state": {},
+    }
+
+
+async def call_asgi(
+    app: FastAPI,
+    path: str,
+    *,
+    method: str = "GET",
+    on_message: Callable[[dict[str, Any]], Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Call the app once through ASGI; ``on_message`` may be async and may raise (disconnect)."""
+    sent: list[dict[str, Any]] = []
+    request_sent = False
+
+    async def receive() -> MutableMapping[str, Any]:
+        nonlocal request_sent
+        if not request_sent:
+            request_sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+        if on_message is not None:
+            result = on_message(message)
+            if hasattr(result, "__await__"):
+                await result
+
+    await app(http_scope(path, method), receive, send)
+    return sent
