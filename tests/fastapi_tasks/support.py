@@ -65,7 +65,7 @@ async def call_asgi(
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(dict(message))
         if on_message is not None:
-            result = on_message(message)
+            result = on_message(sent[-1])
             if hasattr(result, "__await__"):
                 await result
 
