@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import http.client
+import io
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,61 @@ HOST = "127.0.0.1"
 _PR_SET_PDEATHSIG = 1
 
 
+def export_ours(ref: str, into: Path) -> str:
+    """Write ``fastapi_tasks/`` as of git REF under INTO; return the full commit id."""
+    commit = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(REPO_ROOT),
+            "archive",
+            "--format=tar",
+            commit,
+            "fastapi_tasks",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return commit
+
+
+def ours_state() -> str:
+    """How the working tree's fastapi_tasks/ relates to HEAD (for the report header)."""
+    done = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "fastapi_tasks"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    head = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(REPO_ROOT),
+            "log",
+            "-1",
+            "--format=%h %s",
+            "--",
+            "fastapi_tasks",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = bool(done.stdout.strip()) if done.returncode == 0 else False
+    return f"working tree (last commit: {head[:90] or '-'}" + (
+        "; WITH uncommitted changes)" if dirty else "; clean)"
+    )
+
+
 class BenchError(RuntimeError):
     """A variant could not be started or measured."""
 
@@ -43,16 +100,18 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def child_env(variant: str) -> dict[str, str]:
+def child_env(variant: str, ours_root: Path = REPO_ROOT) -> dict[str, str]:
     """Environment for a variant's process: ``BENCH_VARIANT`` (+ the repo path for ours)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["BENCH_VARIANT"] = variant
     if variant == "ours":
-        env["BENCH_OURS_PATH"] = str(REPO_ROOT)
+        env["BENCH_OURS_PATH"] = str(ours_root)
     return env
 
 
-def check_origin(variant: str, origin: str | None, published_venv: Path) -> None:
+def check_origin(
+    variant: str, origin: str | None, published_venv: Path, ours_root: Path = REPO_ROOT
+) -> None:
     """Fail loudly if a variant imported the wrong ``fastapi_tasks``."""
     if variant == "published":
         if origin is None or not Path(origin).resolve().is_relative_to(
@@ -62,7 +121,7 @@ def check_origin(variant: str, origin: str | None, published_venv: Path) -> None
                 f"'published' imported fastapi_tasks from {origin}, not {published_venv}"
             )
     elif variant == "ours":
-        ours = (REPO_ROOT / "fastapi_tasks").resolve()
+        ours = (ours_root / "fastapi_tasks").resolve()
         if origin is None or not Path(origin).resolve().is_relative_to(ours):
             raise BenchError(f"'ours' imported fastapi_tasks from {origin}, not {ours}")
 
@@ -89,7 +148,14 @@ def _readline(stream: IO[str], timeout: float) -> str:
 class InprocWorker:
     """A persistent ``bench_worker.py inproc`` process answering ``run N`` commands."""
 
-    def __init__(self, variant: str, python: Path, warmup: int, log_dir: Path) -> None:
+    def __init__(
+        self,
+        variant: str,
+        python: Path,
+        warmup: int,
+        log_dir: Path,
+        ours_root: Path = REPO_ROOT,
+    ) -> None:
         self.variant = variant
         self.log_path = log_dir / f"inproc-{variant}.log"
         self._log = self.log_path.open("w")
@@ -99,7 +165,7 @@ class InprocWorker:
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
-            env=child_env(variant),
+            env=child_env(variant, ours_root),
             cwd=STANDALONE_DIR,
             preexec_fn=_die_with_parent,
         )
@@ -181,7 +247,9 @@ def process_cpu_seconds(pid: int) -> float:
 class Server:
     """One variant under uvicorn (uvloop, httptools, 1 worker, no access log) on 127.0.0.1."""
 
-    def __init__(self, variant: str, python: Path, log_dir: Path) -> None:
+    def __init__(
+        self, variant: str, python: Path, log_dir: Path, ours_root: Path = REPO_ROOT
+    ) -> None:
         self.variant = variant
         self.port = free_port()
         self.log_path = log_dir / f"server-{variant}.log"
@@ -214,7 +282,7 @@ class Server:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=child_env(variant),
+            env=child_env(variant, ours_root),
             cwd=STANDALONE_DIR,
             preexec_fn=_die_with_parent,
         )

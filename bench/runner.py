@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +26,8 @@ from bench.processes import (
     Server,
     check_origin,
     ensure_wrk,
+    export_ours,
+    ours_state,
 )
 
 VARIANTS = ("none", "background", "published", "ours")
@@ -51,6 +54,7 @@ class Settings:
     install: bool
     check: bool
     load: str
+    ours_ref: str | None
     json_path: Path | None
 
 
@@ -72,6 +76,8 @@ class Results:
     skipped: dict[str, str] = field(default_factory=dict)
     libraries: dict[str, str | None] = field(default_factory=dict)
     load_generator: str = ""
+    ours_root: Path = REPO_ROOT
+    ours_description: str = ""
 
 
 def parse_args(argv: Sequence[str]) -> Settings:
@@ -87,17 +93,17 @@ def parse_args(argv: Sequence[str]) -> Settings:
         "--check", action="store_true", help="exit 1 when a target for ours fails"
     )
     parser.add_argument(
-        "--rounds", type=int, help="interleaved rounds (default 7; quick 3; min 3)"
+        "--rounds", type=int, help="interleaved rounds (default 11; quick 3; min 3)"
     )
     parser.add_argument(
         "--duration",
         type=int,
-        help="seconds of load per server round (default 3; quick 1)",
+        help="seconds of load per server round (default 2; quick 1)",
     )
     parser.add_argument(
         "--requests",
         type=int,
-        help="requests per in-process round (default 3000; quick 1000)",
+        help="requests per in-process round (default 2000; quick 1000)",
     )
     parser.add_argument(
         "--connections", type=int, default=32, help="load connections (default 32)"
@@ -126,6 +132,11 @@ def parse_args(argv: Sequence[str]) -> Settings:
         "or auto (wrk when it can be had, else Python)",
     )
     parser.add_argument(
+        "--ours-ref",
+        help="measure fastapi_tasks/ as of this git commit/branch (exported to a temporary "
+        "folder) instead of the working tree",
+    )
+    parser.add_argument(
         "--json", type=Path, help="also write raw samples and summary to this file"
     )
     args = parser.parse_args(argv)
@@ -135,12 +146,12 @@ def parse_args(argv: Sequence[str]) -> Settings:
     if unknown:
         parser.error(f"unknown variants: {', '.join(unknown)}")
     variants = tuple(v for v in VARIANTS if v in wanted or v == "none")
-    rounds = args.rounds if args.rounds is not None else (3 if args.quick else 7)
+    rounds = args.rounds if args.rounds is not None else (3 if args.quick else 11)
     if rounds < 3:
         parser.error("--rounds must be at least 3 (medians of interleaved rounds)")
-    duration = args.duration if args.duration is not None else (1 if args.quick else 3)
+    duration = args.duration if args.duration is not None else (1 if args.quick else 2)
     requests = (
-        args.requests if args.requests is not None else (1000 if args.quick else 3000)
+        args.requests if args.requests is not None else (1000 if args.quick else 2000)
     )
     if not 1 <= duration <= 30:
         parser.error("--duration must be 1..30 seconds")
@@ -160,6 +171,7 @@ def parse_args(argv: Sequence[str]) -> Settings:
         install=not args.no_install,
         check=args.check,
         load=args.load,
+        ours_ref=args.ours_ref,
         json_path=args.json,
     )
 
@@ -211,7 +223,7 @@ def _interpreters(settings: Settings, results: Results) -> dict[str, Path]:
             pythons[variant] = python
         elif (
             variant == "ours"
-            and not (REPO_ROOT / "fastapi_tasks" / "__init__.py").exists()
+            and not (results.ours_root / "fastapi_tasks" / "__init__.py").exists()
         ):
             results.skipped[variant] = "fastapi_tasks/ is not in the repository yet"
         else:
@@ -236,7 +248,7 @@ def _start_all(
     for variant, child in started.items():
         try:
             child.wait_ready()
-            check_origin(variant, child.library, published.VENV_DIR)
+            check_origin(variant, child.library, published.VENV_DIR, results.ours_root)
         except (BenchError, OSError) as exc:
             results.skipped[variant] = str(exc)
             child.close()
@@ -259,7 +271,9 @@ def run_inproc(
         workers = _start_all(
             pythons,
             results,
-            lambda v, py: InprocWorker(v, py, warmup=warmup, log_dir=log_dir),
+            lambda v, py: InprocWorker(
+                v, py, warmup=warmup, log_dir=log_dir, ours_root=results.ours_root
+            ),
         )
         order = [v for v in settings.variants if v in workers]
         for r in range(settings.rounds):
@@ -316,7 +330,9 @@ def run_server(
     servers: dict[str, Server] = {}
     try:
         servers = _start_all(
-            pythons, results, lambda v, py: Server(v, py, log_dir=log_dir)
+            pythons,
+            results,
+            lambda v, py: Server(v, py, log_dir=log_dir, ours_root=results.ours_root),
         )
         order = [v for v in settings.variants if v in servers]
         for variant in order:  # warm-up, not counted
@@ -586,9 +602,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     _header(settings)
     results = Results()
-    pythons = _interpreters(settings, results)
-    with tempfile.TemporaryDirectory(prefix="bench-logs-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         log_dir = Path(tmp)
+        if settings.ours_ref and "ours" in settings.variants:
+            try:
+                commit = export_ours(settings.ours_ref, log_dir / "ours")
+            except (OSError, subprocess.CalledProcessError) as exc:
+                _say(f"cannot export fastapi_tasks/ at {settings.ours_ref!r}: {exc}")
+                return 2
+            results.ours_root = log_dir / "ours"
+            results.ours_description = (
+                f"git {settings.ours_ref} = {commit[:12]} (exported)"
+            )
+        else:
+            results.ours_description = ours_state()
+        if "ours" in settings.variants:
+            _say(f"ours: fastapi_tasks/ from {results.ours_description}")
+        pythons = _interpreters(settings, results)
         if settings.inproc:
             run_inproc(settings, pythons, results, log_dir)
         if settings.server:
@@ -605,6 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "server": {k: [asdict(s) for s in v] for k, v in results.server.items()},
             "skipped": results.skipped,
             "libraries": results.libraries,
+            "ours": results.ours_description,
             "summary": {
                 "server": _server_summary(results),
                 "inproc": _inproc_summary(results),
