@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import itertools
 import time
@@ -29,6 +30,7 @@ REQUEST_STACK_KEY = "fastapi_inner_astack"
 
 _request_ids = itertools.count(1)
 _copy_context = contextvars.copy_context
+_get_running_loop = asyncio.get_running_loop
 _now = time.time
 
 _IMMEDIATE = TaskMode.IMMEDIATE
@@ -376,4 +378,7 @@ def new_request_scheduler(
         registry, next(_request_ids), f"{scope.get('method', 'GET')} {path}"
     )
     scheduler._hook(scope)
+    # Runs on the event loop (an async dependency): remember it for sync endpoints, whose
+    # threads hand their tasks over to it.
+    registry._loop = _get_running_loop()
     return scheduler

@@ -49,8 +49,13 @@ async def call_asgi(
     *,
     method: str = "GET",
     on_message: Callable[[dict[str, Any]], Any] | None = None,
+    disconnect: anyio.Event | None = None,
 ) -> list[dict[str, Any]]:
-    """Call the app once through ASGI; ``on_message`` may be async and may raise (disconnect)."""
+    """Call the app once through ASGI.
+
+    ``on_message`` may be async and may raise (a client gone while sending); once
+    ``disconnect`` is set, ``receive`` reports ``http.disconnect``.
+    """
     sent: list[dict[str, Any]] = []
     request_sent = False
 
@@ -59,8 +64,11 @@ async def call_asgi(
         if not request_sent:
             request_sent = True
             return {"type": "http.request", "body": b"", "more_body": False}
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")
+        if disconnect is None:
+            await anyio.sleep_forever()
+        else:
+            await disconnect.wait()
+        return {"type": "http.disconnect"}
 
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(dict(message))

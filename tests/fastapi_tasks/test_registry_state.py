@@ -1,0 +1,255 @@
+"""Task state, the bounded registry, limits, contextvars, config merging."""
+
+import contextvars
+import time
+
+import anyio
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from fastapi_tasks import (
+    Task,
+    TaskConfig,
+    TaskMode,
+    Tasks,
+    TaskState,
+    add_tasks,
+    get_registry,
+    get_scheduler,
+)
+from fastapi_tasks.testing import wait_for_tasks
+
+pytestmark = pytest.mark.anyio
+
+
+def state_of(task: Task) -> TaskState:
+    """Read the state afresh (mypy would keep the narrowed literal otherwise)."""
+    return task.state
+
+
+async def test_task_state_timestamps_and_wait() -> None:
+    app = FastAPI()
+    add_tasks(app)
+    release = anyio.Event()
+
+    async def job(x: int) -> int:
+        await release.wait()
+        return x * 2
+
+    before = time.time()
+    task = get_scheduler(app).schedule(job, 21)
+    assert task.mode is TaskMode.IMMEDIATE
+    assert task.state is TaskState.PENDING
+    assert task.attempts == 0
+    assert task.started_at is None
+    with anyio.fail_after(2):
+        await task.started.wait()
+    assert state_of(task) is TaskState.RUNNING
+    assert task in get_registry(app).running
+    release.set()
+    await task.wait()
+    assert state_of(task) is TaskState.SUCCEEDED
+    assert task.result == 42
+    assert task.error is None
+    assert task.attempts == 1
+    assert task.started_at is not None
+    assert task.finished_at is not None
+    assert before <= task.scheduled_at <= task.started_at <= task.finished_at
+    assert task.done
+    await task.wait()  # returns at once once finished
+
+
+async def test_wait_never_raises_and_a_task_can_wait_for_another() -> None:
+    app = FastAPI()
+    add_tasks(app)
+    order: list[str] = []
+
+    async def charge() -> None:
+        await anyio.lowlevel.checkpoint()
+        order.append("charged")
+        raise ConnectionError("declined")
+
+    async def confirm(after: Task) -> None:
+        await after.wait()
+        order.append(f"confirm sees {after.state.value}")
+
+    scheduler = get_scheduler(app)
+    charge_task = scheduler.schedule(charge)
+    confirm_task = scheduler.schedule(confirm, charge_task)
+    await confirm_task.wait()
+    assert order == ["charged", "confirm sees failed"]
+    assert confirm_task.state is TaskState.SUCCEEDED
+
+
+async def test_two_thousand_requests_leave_nothing_running_and_the_registry_bounded() -> (
+    None
+):
+    app = FastAPI()
+    registry = add_tasks(app)
+
+    async def noop(i: int) -> None:
+        return None
+
+    @app.get("/burst/{i}")
+    async def burst(i: int, tasks: Tasks) -> dict[str, int]:
+        tasks.schedule(noop, i)
+        tasks.after_route.schedule(noop, i)
+        tasks.after_response.schedule(noop, i)
+        return {"i": i}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for i in range(2000):
+            response = await client.get(f"/burst/{i}")
+            assert response.status_code == 200
+    await wait_for_tasks(app, timeout=5)
+    counters = registry.counters
+    assert registry.running == []
+    assert len(registry.recent) == registry.max_finished == 1000
+    assert counters.scheduled == counters.succeeded == 6000
+    assert counters.failed == counters.cancelled == counters.retried == 0
+    snapshot = registry.snapshot()
+    assert len(snapshot["recent"]) == 1000
+    assert snapshot["counters"]["succeeded"] == 6000
+
+
+async def test_registry_is_readable_without_a_request_and_via_app_state() -> None:
+    app = FastAPI()
+    registry = add_tasks(app, max_finished=3)
+    assert get_registry(app) is registry
+    assert app.state.fastapi_tasks is registry
+
+    async def noop() -> None:
+        return None
+
+    scheduler = get_scheduler(app)
+    for _ in range(5):
+        await scheduler.schedule(noop).wait()
+    assert [t.state for t in registry.recent] == [TaskState.SUCCEEDED] * 3
+    assert registry.counters.scheduled == 5
+    entry = registry.snapshot()["recent"][0]
+    assert set(entry) >= {
+        "id",
+        "name",
+        "mode",
+        "state",
+        "request_id",
+        "route",
+        "attempts",
+    }
+    assert "args" not in entry
+    assert "kwargs" not in entry
+
+
+@pytest.mark.parametrize("use_limiter", [False, True])
+async def test_limit_is_never_exceeded_under_a_burst(use_limiter: bool) -> None:
+    app = FastAPI()
+    add_tasks(app)
+    running = 0
+    peak = 0
+    release = anyio.Event()
+
+    async def thumbnail(i: int) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await release.wait()
+        await anyio.lowlevel.checkpoint()
+        running -= 1
+
+    limit: int | anyio.CapacityLimiter = anyio.CapacityLimiter(3) if use_limiter else 3
+    scheduler = get_scheduler(app)
+    tasks = [
+        scheduler.task(name="images.thumbnail", limit=limit).schedule(thumbnail, i)
+        for i in range(20)
+    ]
+    with anyio.fail_after(2):
+        for task in tasks[:3]:
+            await task.started.wait()
+    for _ in range(5):
+        await anyio.lowlevel.checkpoint()
+    states = [t.state for t in tasks]
+    assert states.count(TaskState.RUNNING) == 3
+    assert states.count(TaskState.PENDING) == 17
+    release.set()
+    await wait_for_tasks(app, timeout=3)
+    assert peak == 3
+    assert all(t.state is TaskState.SUCCEEDED for t in tasks)
+
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "request_id", default="-"
+)
+
+
+async def test_contextvars_are_copied_at_schedule_time_in_every_mode() -> None:
+    app = FastAPI()
+    add_tasks(app)
+    seen: dict[str, str] = {}
+
+    async def record(mode: str) -> None:
+        seen[mode] = request_id_var.get()
+        request_id_var.set("changed inside the task")  # must not leak anywhere
+
+    @app.get("/ctx/{rid}")
+    async def endpoint(rid: str, tasks: Tasks) -> dict[str, str]:
+        request_id_var.set(rid)
+        tasks.schedule(record, "immediate")
+        tasks.after_route.schedule(record, "after_route")
+        tasks.after_response.schedule(record, "after_response")
+        request_id_var.set("set after scheduling")
+        return {"ok": rid}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await client.get("/ctx/req-123")
+    await wait_for_tasks(app, timeout=2)
+    assert seen == {
+        "immediate": "req-123",
+        "after_route": "req-123",
+        "after_response": "req-123",
+    }  # the immediate task ran first and changed its own copy only
+
+
+def test_config_merge_precedence_and_shielded() -> None:
+    async def handler(task: Task, error: Exception) -> None:
+        return None
+
+    base = TaskConfig(
+        name="default", shield=False, on_error=handler, retries=2, timeout=5.0
+    )
+    override = TaskConfig(name="orders.charge", shield=True, timeout=None)
+    merged = base.merge(override)
+    assert merged is not base
+    assert merged is not override
+    assert merged.name == "orders.charge"
+    assert merged.shield is True
+    assert merged.shielded
+    assert merged.on_error is handler
+    assert merged.retries == 2
+    assert merged.timeout == 5.0
+    assert base == TaskConfig(
+        name="default", shield=False, on_error=handler, retries=2, timeout=5.0
+    )
+    assert override == TaskConfig(name="orders.charge", shield=True)
+    assert not TaskConfig().shielded
+    assert base.merge(None) == base
+
+
+async def test_per_task_config_wins_over_the_app_default() -> None:
+    app = FastAPI()
+    add_tasks(app, config=TaskConfig(shield=True, retries=1, name="default-name"))
+
+    async def noop() -> None:
+        return None
+
+    scheduler = get_scheduler(app)
+    plain = scheduler.schedule(noop)
+    custom = scheduler.after_response.task(shield=False, name="custom").schedule(noop)
+    await wait_for_tasks(app, timeout=2)
+    assert plain.config.shielded
+    assert plain.name == "default-name"
+    assert not custom.config.shielded
+    assert custom.name == "custom"
+    assert custom.config.retries == 1
