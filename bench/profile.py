@@ -71,6 +71,21 @@ def _where(frame: Any) -> str:
     return f"{shown}:{owner}.{frame.function}" if owner else f"{shown}:{frame.function}"
 
 
+def library_share(root: Any) -> float:
+    """Seconds inside fastapi_tasks: outermost fastapi_tasks frames only, so nothing twice."""
+
+    def walk(frame: Any, inside: bool) -> float:
+        if (
+            not frame.is_synthetic
+            and _where(frame).startswith("fastapi_tasks/")
+            and not inside
+        ):
+            return float(frame.time)
+        return sum(walk(child, inside) for child in frame.children)
+
+    return walk(root, False)
+
+
 def hot_spots(root: Any) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """(self time by file:function, inclusive time of fastapi_tasks functions), in seconds."""
     self_time: dict[str, float] = {}
@@ -204,7 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, seconds in by_self[: args.top]:
         print(f"  {100 * seconds / total:5.1f}%  {key}")
     print()
-    print("fastapi_tasks functions by inclusive time (% of all sampled time):")
+    share = library_share(root)
+    print(
+        f"fastapi_tasks functions by inclusive time (% of all sampled time; "
+        f"all of fastapi_tasks together: {100 * share / total:.1f}%):"
+    )
     if not by_inclusive:
         print("  (none sampled)")
     for key, seconds in by_inclusive[: args.top]:
