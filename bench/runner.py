@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from bench import published
@@ -597,8 +599,14 @@ def _header(settings: Settings) -> None:
     _say(f"variants: {', '.join(settings.variants)}")
 
 
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # Turn SIGTERM into SystemExit so every `finally` stops the servers it started.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     started = time.monotonic()
     _header(settings)
     results = Results()
