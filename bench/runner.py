@@ -29,6 +29,7 @@ from bench.processes import (
     check_origin,
     ensure_wrk,
     export_ours,
+    other_benchmarks,
     ours_state,
 )
 
@@ -597,6 +598,12 @@ def _header(settings: Settings) -> None:
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; " + ", ".join(versions)
     )
     _say(f"variants: {', '.join(settings.variants)}")
+    others = other_benchmarks()
+    if others:
+        _say(
+            f"WARNING: another benchmark is running (pids {', '.join(map(str, others))}): "
+            "both runs will be noisier"
+        )
 
 
 def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
@@ -632,6 +639,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.server:
             run_server(settings, pythons, results, log_dir)
     passed = report(settings, results)
+    others = other_benchmarks()
+    if others:
+        _say(
+            f"WARNING: another benchmark is running now (pids {', '.join(map(str, others))})"
+        )
     _say(
         f"done in {time.monotonic() - started:.0f} s; load average now "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} (machine noise: compare ratios, not absolutes)"
