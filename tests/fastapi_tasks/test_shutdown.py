@@ -165,3 +165,34 @@ async def test_nothing_scheduled_after_shutdown_runs_unless_shielded() -> None:
     await shielded.wait()
     assert plain.state is TaskState.CANCELLED
     assert ran == ["shielded"]
+
+
+async def test_shielded_deferred_task_of_a_request_in_flight_at_shutdown_still_runs() -> (
+    None
+):
+    app, resource, events = app_with_resource()
+    release = anyio.Event()
+    entered = anyio.Event()
+    scheduled: list[Task] = []
+
+    async def notify(label: str) -> None:
+        events.append(f"{label}, resource open: {resource.open}")
+
+    @app.post("/slow")
+    async def slow(tasks: Tasks) -> dict[str, bool]:
+        scheduled.append(
+            tasks.after_response.task(shield=True).schedule(notify, "shielded")
+        )
+        scheduled.append(tasks.after_response.schedule(notify, "plain"))
+        entered.set()
+        await release.wait()  # still in flight when shutdown begins
+        return {"ok": True}
+
+    async with anyio.create_task_group() as tg, lifespan_client(app) as client:
+        tg.start_soon(client.post, "/slow")
+        with anyio.fail_after(2):
+            await entered.wait()
+        tg.start_soon(_release_when_shutting_down, app, release)
+    assert scheduled[0].state is TaskState.SUCCEEDED
+    assert scheduled[1].state is TaskState.CANCELLED
+    assert events == ["app startup", "shielded, resource open: True", "app teardown"]
