@@ -104,7 +104,7 @@ def child_env(variant: str, ours_root: Path = REPO_ROOT) -> dict[str, str]:
     """Environment for a variant's process: ``BENCH_VARIANT`` (+ the repo path for ours)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["BENCH_VARIANT"] = variant
-    if variant == "ours":
+    if variant.startswith("ours"):
         env["BENCH_OURS_PATH"] = str(ours_root)
     return env
 
@@ -113,14 +113,14 @@ def check_origin(
     variant: str, origin: str | None, published_venv: Path, ours_root: Path = REPO_ROOT
 ) -> None:
     """Fail loudly if a variant imported the wrong ``fastapi_tasks``."""
-    if variant == "published":
+    if variant.startswith("published"):
         if origin is None or not Path(origin).resolve().is_relative_to(
             published_venv.resolve()
         ):
             raise BenchError(
                 f"'published' imported fastapi_tasks from {origin}, not {published_venv}"
             )
-    elif variant == "ours":
+    elif variant.startswith("ours"):
         ours = (ours_root / "fastapi_tasks").resolve()
         if origin is None or not Path(origin).resolve().is_relative_to(ours):
             raise BenchError(f"'ours' imported fastapi_tasks from {origin}, not {ours}")

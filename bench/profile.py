@@ -149,7 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m bench.profile", description=__doc__
     )
     parser.add_argument(
-        "--variant", default="ours", choices=("ours", "none", "background")
+        "--variant",
+        default="ours",
+        choices=("ours", "ours-declare", "none", "background"),
     )
     parser.add_argument(
         "--requests", type=int, default=8000, help="profiled requests (default 8000)"
@@ -177,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--requests must be 100..200000")
 
     if (
-        args.variant == "ours"
+        args.variant.startswith("ours")
         and not (REPO_ROOT / "fastapi_tasks" / "__init__.py").exists()
     ):
         print("[bench] fastapi_tasks/ is not in the repository yet: nothing to profile")

@@ -34,11 +34,16 @@ from bench.processes import (
 )
 
 VARIANTS = ("none", "background", "published", "ours")
+# Opt-in (--variants): the endpoint declares `tasks: Tasks` and schedules nothing.
+EXTRA_VARIANTS = ("published-declare", "ours-declare")
+ALL_VARIANTS = (*VARIANTS, *EXTRA_VARIANTS)
 LABELS = {
     "none": "no tasks",
     "background": "BackgroundTasks (3)",
     "published": "published 0.1.0",
     "ours": "ours (repo)",
+    "published-declare": "published, Tasks only",
+    "ours-declare": "ours, Tasks only",
 }
 RPS_TARGET = 0.90  # ours: requests/s >= 0.90 x no tasks
 CPU_TARGET = 1.15  # ours: server CPU per request <= 1.15 x no tasks
@@ -114,7 +119,8 @@ def parse_args(argv: Sequence[str]) -> Settings:
     parser.add_argument(
         "--variants",
         default=",".join(VARIANTS),
-        help=f"comma-separated subset of {','.join(VARIANTS)} ('none' is always included)",
+        help=f"comma-separated subset of {','.join(ALL_VARIANTS)} (default: the first four; "
+        "'none' is always included; the '-declare' ones declare `tasks: Tasks` and schedule nothing)",
     )
     parser.add_argument(
         "--skip-inproc", action="store_true", help="only the uvicorn measurement"
@@ -145,10 +151,10 @@ def parse_args(argv: Sequence[str]) -> Settings:
     args = parser.parse_args(argv)
 
     wanted = tuple(v.strip() for v in args.variants.split(",") if v.strip())
-    unknown = sorted(set(wanted) - set(VARIANTS))
+    unknown = sorted(set(wanted) - set(ALL_VARIANTS))
     if unknown:
         parser.error(f"unknown variants: {', '.join(unknown)}")
-    variants = tuple(v for v in VARIANTS if v in wanted or v == "none")
+    variants = tuple(v for v in ALL_VARIANTS if v in wanted or v == "none")
     rounds = args.rounds if args.rounds is not None else (3 if args.quick else 11)
     if rounds < 3:
         parser.error("--rounds must be at least 3 (medians of interleaved rounds)")
@@ -218,14 +224,14 @@ def _say(message: str) -> None:
 def _interpreters(settings: Settings, results: Results) -> dict[str, Path]:
     pythons: dict[str, Path] = {}
     for variant in settings.variants:
-        if variant == "published":
+        if variant.startswith("published"):
             python = published.ensure(install=settings.install)
             if python is None:
                 results.skipped[variant] = "bench/.venv-published could not be prepared"
                 continue
             pythons[variant] = python
         elif (
-            variant == "ours"
+            variant.startswith("ours")
             and not (results.ours_root / "fastapi_tasks" / "__init__.py").exists()
         ):
             results.skipped[variant] = "fastapi_tasks/ is not in the repository yet"
@@ -425,7 +431,7 @@ def _flags(variant: str, row: dict[str, float]) -> str:
     notes = []
     if row["bad"]:
         notes.append(f"{row['bad']:.0f} errors/non-2xx")
-    expected = 0.0 if variant == "none" else 3.0
+    expected = 0.0 if variant == "none" or variant.endswith("-declare") else 3.0
     if abs(row["tasks_per_request"] - expected) > 0.1 * max(expected, 1.0):
         notes.append(f"expected {expected:.0f} tasks/request")
     return f"  <-- {'; '.join(notes)}!" if notes else ""
@@ -565,7 +571,7 @@ def report(settings: Settings, results: Results) -> bool:
         f"{_verdict(cpu_ok)}  ({spread(cpu_rounds)})"
     )
     print("Ours against the others (x = ours / other):")
-    for other in ("none", "background", "published"):
+    for other in ("none", "background", "published", "ours-declare"):
         if "ours" in results.server and other in results.server:
             rps, cpu = _vs(results, "server", "ours", other)
             print(
@@ -619,7 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = Results()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         log_dir = Path(tmp)
-        if settings.ours_ref and "ours" in settings.variants:
+        if settings.ours_ref and any(v.startswith("ours") for v in settings.variants):
             try:
                 commit = export_ours(settings.ours_ref, log_dir / "ours")
             except (OSError, subprocess.CalledProcessError) as exc:
@@ -631,7 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         else:
             results.ours_description = ours_state()
-        if "ours" in settings.variants:
+        if any(v.startswith("ours") for v in settings.variants):
             _say(f"ours: fastapi_tasks/ from {results.ours_description}")
         pythons = _interpreters(settings, results)
         if settings.inproc:

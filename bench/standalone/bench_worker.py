@@ -25,8 +25,17 @@ from typing import Any
 
 from fastapi import BackgroundTasks, FastAPI
 
-VARIANTS = ("none", "background", "published", "ours")
-TASK_VARIANTS = ("published", "ours")
+# "<library>-declare": the endpoint declares `tasks: Tasks` but schedules nothing (opt-in
+# variants that split the library's fixed per-request cost from its per-task cost).
+VARIANTS = (
+    "none",
+    "background",
+    "published",
+    "ours",
+    "published-declare",
+    "ours-declare",
+)
+TASK_VARIANTS = ("published", "ours", "published-declare", "ours-declare")
 
 # Set by the driver for the "ours" variant: the repository root to put first on sys.path.
 OURS_PATH_ENV = "BENCH_OURS_PATH"
@@ -57,7 +66,7 @@ async def noop() -> None:
 
 
 def _prepare_import(variant: str) -> None:
-    if variant == "ours":
+    if variant.startswith("ours"):
         root = os.environ.get(OURS_PATH_ENV)
         if root and root not in sys.path:
             sys.path.insert(0, root)
@@ -94,7 +103,7 @@ def _app_background() -> FastAPI:
     return app
 
 
-def _app_task_library() -> FastAPI:
+def _app_task_library(*, schedule: bool = True) -> FastAPI:
     # The same source for "published" and "ours": which library this is depends only on
     # the interpreter and sys.path of this process. (No `from __future__ import annotations`
     # in this module: FastAPI must see the real `Tasks` / `BackgroundTasks` annotations.)
@@ -102,6 +111,14 @@ def _app_task_library() -> FastAPI:
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     add_tasks(app)
+
+    if not schedule:
+
+        @app.get("/work")
+        async def declare_only(tasks: Tasks) -> dict[str, bool]:  # noqa: ARG001 (the cost measured)
+            return {"ok": True}
+
+        return app
 
     @app.get("/work")
     async def work(tasks: Tasks) -> dict[str, bool]:
@@ -123,7 +140,7 @@ def build_app(variant: str) -> FastAPI:
     elif variant == "background":
         app = _app_background()
     else:
-        app = _app_task_library()
+        app = _app_task_library(schedule=not variant.endswith("-declare"))
 
     @app.get("/stats")
     async def stats() -> dict[str, Any]:
@@ -273,7 +290,7 @@ class InProcess:
 
 
 def tasks_per_request(variant: str) -> int:
-    return 0 if variant == "none" else 3
+    return 0 if variant == "none" or variant.endswith("-declare") else 3
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
