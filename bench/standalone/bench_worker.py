@@ -27,6 +27,7 @@ from fastapi import BackgroundTasks, FastAPI
 
 # "<library>-declare": the endpoint declares `tasks: Tasks` but schedules nothing (opt-in
 # variants that split the library's fixed per-request cost from its per-task cost).
+# "depends": a trivial async dependency, FastAPI's floor for anything declared with Depends.
 VARIANTS = (
     "none",
     "background",
@@ -34,6 +35,7 @@ VARIANTS = (
     "ours",
     "published-declare",
     "ours-declare",
+    "depends",
 )
 TASK_VARIANTS = ("published", "ours", "published-declare", "ours-declare")
 
@@ -90,6 +92,26 @@ def _app_none() -> FastAPI:
     return app
 
 
+async def _trivial_dependency() -> int:
+    return 1
+
+
+def _app_depends() -> FastAPI:
+    from typing import Annotated
+
+    from fastapi import Depends
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/work")
+    async def work(
+        value: Annotated[int, Depends(_trivial_dependency)],
+    ) -> dict[str, bool]:
+        return {"ok": value == 1}
+
+    return app
+
+
 def _app_background() -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
@@ -139,6 +161,8 @@ def build_app(variant: str) -> FastAPI:
         app = _app_none()
     elif variant == "background":
         app = _app_background()
+    elif variant == "depends":
+        app = _app_depends()
     else:
         app = _app_task_library(schedule=not variant.endswith("-declare"))
 
@@ -290,7 +314,7 @@ class InProcess:
 
 
 def tasks_per_request(variant: str) -> int:
-    return 0 if variant == "none" or variant.endswith("-declare") else 3
+    return 0 if variant in ("none", "depends") or variant.endswith("-declare") else 3
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
