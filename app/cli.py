@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import logging
 import math
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -44,9 +45,24 @@ def _ignore_signal(signum: int, _frame: FrameType | None) -> None:
     logger.debug("signal %s after graceful shutdown ignored", signum)
 
 
+def link_base_url(host: str, port: int) -> str:
+    """Where links in e-mails and image URLs should point when PUBLIC_BASE_URL is unset."""
+    if host in ("0.0.0.0", "::", ""):  # bound everywhere: links use loopback
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Migrate, seed, then run uvicorn (one worker: the task registry lives in-process)."""
     settings = get_settings()
+    if "public_base_url" not in settings.model_fields_set:
+        # `make demo PORT=9000` must not hand out links to port 8000. The app factory reads
+        # settings again in the server, so pass the value through the environment.
+        os.environ["PUBLIC_BASE_URL"] = link_base_url(args.host, args.port)
+        get_settings.cache_clear()
+        settings = get_settings()
     configure_logging(settings.log_level)
     migrate_database(settings.database_url)
     added = asyncio.run(_seed(settings.database_url))

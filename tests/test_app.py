@@ -9,6 +9,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from app.cli import link_base_url
 from app.config import ServiceConfig, Settings
 from app.main import create_app
 from app.mocks import FakeServices
@@ -206,3 +207,17 @@ async def test_outbox_shows_accepted_emails(
 
     assert set(mail) == {"to", "subject", "template", "data", "sent_at"}
     assert mail["to"] == "ada@example.com"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("127.0.0.1", 9000, "http://127.0.0.1:9000"),
+        ("0.0.0.0", 8000, "http://127.0.0.1:8000"),
+        ("::1", 8001, "http://[::1]:8001"),
+    ],
+)
+def test_serve_points_links_at_the_port_it_listens_on(
+    host: str, port: int, expected: str
+) -> None:
+    assert link_base_url(host, port) == expected

@@ -69,6 +69,9 @@ async def token_for(http: httpx.AsyncClient, address: str) -> str:
 
     [mail] = await poll(sent)
     url: str = mail["data"]["verification_url"]
+    # PUBLIC_BASE_URL is unset, so `serve` points links at the port it listens on.
+    base = str(http.base_url).rstrip("/")
+    assert url.startswith(f"{base}/verify?token="), url
     return parse_qs(urlsplit(url).query)["token"][0]
 
 
