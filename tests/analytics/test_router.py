@@ -6,7 +6,7 @@ Waiting is on events or polling with a deadline; nothing sleeps and hopes.
 import random
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,9 @@ from app.config import Settings
 from app.main import create_app
 from app.mocks import FakeServices
 from fastapi_tasks.testing import wait_for_tasks
+from tests.polling import poll as eventually
 
 pytestmark = pytest.mark.anyio
-
-DEADLINE_S = 5.0
 
 
 @asynccontextmanager
@@ -49,17 +48,6 @@ def fakes_of(app: FastAPI) -> FakeServices:
 
 def database_path(settings: Settings) -> Path:
     return Path(str(make_url(settings.database_url).database))
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], *, deadline_s: float = DEADLINE_S
-) -> Any:
-    """Call ``check`` until it returns something truthy; fail after the deadline."""
-    with anyio.fail_after(deadline_s):
-        while True:
-            if result := await check():
-                return result
-            await anyio.sleep(0.02)
 
 
 async def stats(http: httpx.AsyncClient) -> dict[str, int]:

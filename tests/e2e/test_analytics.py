@@ -6,30 +6,15 @@ analytics down, events buffered, SIGTERM, exit 0, restart on the same database, 
 ``/analytics/events``.
 """
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-import anyio
 import httpx
 import pytest
 
 from tests.e2e.server import running_server
+from tests.polling import poll
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
-
-DEADLINE_S = 5.0
-
-
-async def poll(
-    check: Callable[[], Awaitable[Any]], *, deadline_s: float = DEADLINE_S
-) -> Any:
-    """Call ``check`` until it returns something truthy; fail after the deadline."""
-    with anyio.fail_after(deadline_s):
-        while True:
-            if result := await check():
-                return result
-            await anyio.sleep(0.02)
 
 
 async def track(http: httpx.AsyncClient, user_id: int, n: int) -> None:

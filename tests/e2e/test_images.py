@@ -1,10 +1,9 @@
 """Images against the real server (uvicorn on 127.0.0.1): formats, rejections, CDN outage."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 
@@ -19,6 +18,7 @@ from tests.images.imagegen import (
     rgba_png_bytes,
     truncated_jpeg_bytes,
 )
+from tests.polling import poll
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -59,15 +59,6 @@ def files_under(directory: Path) -> list[Path]:
     if not directory.exists():
         return []
     return sorted(p for p in directory.rglob("*") if p.is_file())
-
-
-async def poll(check: Callable[[], Awaitable[Any]]) -> Any:
-    """Call ``check`` until it returns something truthy; fail after the deadline."""
-    with anyio.fail_after(DEADLINE_S):
-        while True:
-            if result := await check():
-                return result
-            await anyio.sleep(0.02)
 
 
 async def upload(

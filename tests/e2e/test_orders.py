@@ -1,6 +1,6 @@
 """Orders against the real server (uvicorn on 127.0.0.1): every outcome, concurrency, SIGTERM."""
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,29 +9,18 @@ import httpx
 import pytest
 
 from tests.e2e.server import ServerProcess, running_server
+from tests.polling import poll
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 SCARCE_PRODUCT = 5  # stock 12 in the seed
 SOLD_OUT_PRODUCT = 6  # stock 0 in the seed
-DEADLINE_S = 5.0
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with running_server(tmp_path_factory.mktemp("orders-e2e")) as running:
         yield running
-
-
-async def poll(
-    check: Callable[[], Awaitable[Any]], *, deadline_s: float = DEADLINE_S
-) -> Any:
-    """Call ``check`` until it returns something truthy; fail after the deadline."""
-    with anyio.fail_after(deadline_s):
-        while True:
-            if result := await check():
-                return result
-            await anyio.sleep(0.02)
 
 
 async def catalogue(http: httpx.AsyncClient) -> dict[int, dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Registration and verification against the real server (uvicorn on 127.0.0.1)."""
 
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from tests.e2e.server import ServerProcess, running_server
+from tests.polling import poll
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
-DEADLINE_S = 5.0
 PASSWORD = "correct horse battery"
 VERIFIED = {"message": "Email verified successfully"}
 BAD_TOKEN = {"detail": "Invalid or expired token"}
@@ -33,17 +33,6 @@ async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
         yield client
         # Each test leaves the fake e-mail service working for the next one.
         await client.put("/demo/faults", json={"email": "ok", "alerts": "ok"})
-
-
-async def poll(
-    check: Callable[[], Awaitable[Any]], *, deadline_s: float = DEADLINE_S
-) -> Any:
-    """Call ``check`` until it returns something truthy; fail after the deadline."""
-    with anyio.fail_after(deadline_s):
-        while True:
-            if result := await check():
-                return result
-            await anyio.sleep(0.02)
 
 
 async def register(
