@@ -1,7 +1,6 @@
 """The ``fastapi-tasks-demo`` command: ``serve``, ``migrate`` (and ``walkthrough``)."""
 
 import argparse
-import asyncio
 import logging
 import math
 import os
@@ -13,21 +12,11 @@ from types import FrameType
 import uvicorn
 
 from app.config import get_settings
-from app.db import make_engine, make_session_factory
 from app.lifespan import migrate_database
 from app.logging_setup import configure_logging
-from app.seed import seed_catalogue
 from app.walkthrough import add_walkthrough_command
 
 logger = logging.getLogger("app.cli")
-
-
-async def _seed(database_url: str) -> int:
-    engine = make_engine(database_url)
-    try:
-        return await seed_catalogue(make_session_factory(engine))
-    finally:
-        await engine.dispose()
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -55,7 +44,7 @@ def link_base_url(host: str, port: int) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Migrate, seed, then run uvicorn (one worker: the task registry lives in-process)."""
+    """Run uvicorn (one worker: the task registry lives in-process); it migrates and seeds."""
     settings = get_settings()
     if "public_base_url" not in settings.model_fields_set:
         # `make demo PORT=9000` must not hand out links to port 8000. The app factory reads
@@ -64,10 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         get_settings.cache_clear()
         settings = get_settings()
     configure_logging(settings.log_level)
-    migrate_database(settings.database_url)
-    added = asyncio.run(_seed(settings.database_url))
-    if added:
-        logger.info("seeded %d products", added)
+    # Migrations and seeding run in the app's lifespan, before the first request is served.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _ignore_signal)
     uvicorn.run(

@@ -100,7 +100,8 @@ async def prepare_database(settings: Settings, engine: AsyncEngine) -> None:
     await anyio.to_thread.run_sync(migrate_database, settings.database_url)
     if engine.dialect.name == "sqlite":
         await check_foreign_keys(engine)
-    await seed_catalogue(make_session_factory(engine))
+    if added := await seed_catalogue(make_session_factory(engine)):
+        logger.info("seeded %d products", added)
 
 
 def lifespan_for(
