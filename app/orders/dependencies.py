@@ -7,10 +7,11 @@ from fastapi import Depends, Path
 from app.db import SessionDep
 from app.orders import service
 from app.orders.models import Order
+from app.orders.schemas import MAX_ID
 
 
 async def valid_order_id(
-    order_id: Annotated[int, Path(ge=1, description="The order's id")],
+    order_id: Annotated[int, Path(ge=1, le=MAX_ID, description="The order's id")],
     session: SessionDep,
 ) -> Order:
     """The order named in the path, with its lines; 404 if there is none."""

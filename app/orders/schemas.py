@@ -7,6 +7,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, Se
 
 from app.orders.models import InventoryStatus, OrderStatus, PaymentStatus
 
+# SQLite integers are 64-bit: a larger id would fail in the driver (a 500), not be a 422/404.
+MAX_ID = 2**63 - 1
+
 # Exact Decimal inside; a JSON number outside. float() of a 2-place Decimal prints back
 # as the same digits (shortest repr), so 59.97 never turns into 59.970000000000006.
 Money = Annotated[
@@ -18,7 +21,7 @@ Money = Annotated[
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    product_id: int = Field(gt=0, examples=[1])
+    product_id: int = Field(gt=0, le=MAX_ID, examples=[1])
     quantity: int = Field(ge=1, le=100, examples=[2])
     price: Decimal = Field(
         gt=0,
@@ -43,7 +46,7 @@ class OrderCreate(BaseModel):
         }
     )
 
-    user_id: int = Field(gt=0)
+    user_id: int = Field(gt=0, le=MAX_ID)
     email: EmailStr
     items: list[OrderLineIn] = Field(min_length=1, max_length=50)
     payment_token: SecretStr = Field(

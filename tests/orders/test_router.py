@@ -158,6 +158,9 @@ async def test_flaky_email_still_sends_exactly_one(
         ({"email": "not-an-email"}, "email"),
         ({"user_id": 0}, "user_id"),
         ({"items": [a_line(DESK_MAT, price=19.999)]}, "price"),
+        # beyond SQLite's 64-bit integers: was an OverflowError in the driver (a 500)
+        ({"user_id": 2**63}, "user_id"),
+        ({"items": [{"product_id": 2**63, "quantity": 1, "price": 1}]}, "product_id"),
     ],
 )
 async def test_invalid_orders_are_422(
@@ -209,6 +212,8 @@ async def test_unknown_order_is_404(client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Order not found"}
+    # beyond SQLite's 64-bit integers: was an OverflowError in the driver (a 500)
+    assert (await client.get(f"/orders/{2**63}")).status_code == 422
 
 
 async def test_the_payment_token_never_reaches_a_log(
