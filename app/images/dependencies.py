@@ -10,8 +10,10 @@ from app.db import SessionDep
 from app.images import service
 from app.images.models import ImageRecord
 
-# SQLite integers are 64-bit: larger ids would fail in the driver instead of being a 422/404.
+# SQLite integers are 64-bit: ids outside that range would fail in the driver instead of
+# being a 422/404 (in both directions: -2**63 - 1 overflowed too).
 MAX_ID: Final = 2**63 - 1
+MIN_ID: Final = -(2**63)
 
 UserIdQuery = Annotated[
     int, Query(gt=0, le=MAX_ID, description="The uploading user (a positive integer)")
@@ -19,7 +21,9 @@ UserIdQuery = Annotated[
 
 
 async def valid_image_id(
-    image_id: Annotated[int, Path(le=MAX_ID, description="Id returned by the upload")],
+    image_id: Annotated[
+        int, Path(ge=MIN_ID, le=MAX_ID, description="Id returned by the upload")
+    ],
     session: SessionDep,
 ) -> ImageRecord:
     """The image with this id, or 404."""
