@@ -15,6 +15,7 @@ from app.analytics.schemas import (
 from app.analytics.tracking import TrackerOverloadedError
 from app.clients.dependencies import TrackerDep
 from app.db import SessionDep
+from app.errors import UNREADABLE_BODY
 
 router = APIRouter(tags=["analytics"])
 
@@ -33,7 +34,7 @@ _OVERLOADED = {
     "/track",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Track an event (buffered per user, sent in batches)",
-    responses={status.HTTP_503_SERVICE_UNAVAILABLE: _OVERLOADED},
+    responses={**UNREADABLE_BODY, status.HTTP_503_SERVICE_UNAVAILABLE: _OVERLOADED},
 )
 async def track_event(body: EventCreate, tracker: TrackerDep) -> TrackAccepted:
     """Buffer the event with a server-side UTC timestamp; it leaves memory with its

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 
+from app.errors import UNREADABLE_BODY
 from app.mocks import FakeServices, Faults, FaultsUpdate, RecordedCall
 from fastapi_tasks import Task, get_registry
 
@@ -120,7 +121,11 @@ async def get_faults(fakes: FakesDep) -> Faults:
     return fakes.faults
 
 
-@router.put("/faults", summary="Make fake systems fail, to watch error handlers fire")
+@router.put(
+    "/faults",
+    summary="Make fake systems fail, to watch error handlers fire",
+    responses=UNREADABLE_BODY,
+)
 async def update_faults(body: FaultsUpdate, fakes: FakesDep) -> Faults:
     for service, fault in body.model_dump(exclude_none=True).items():
         setattr(fakes.faults, service, fault)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, UploadFile, status
 
 from app.clients.dependencies import CdnDep, SettingsDep, TrackerDep
 from app.db import SessionDep, SessionFactoryDep
+from app.errors import UNREADABLE_BODY
 from app.images import service, storage
 from app.images.dependencies import ExistingImage, UserIdQuery, VerifyLimiterDep
 from app.images.exceptions import UnsupportedImageError
@@ -42,6 +43,7 @@ def _error(description: str, detail: str) -> dict[str, Any]:
     status_code=status.HTTP_202_ACCEPTED,
     summary="Upload an image; it is optimized, thumbnailed and put on the CDN",
     responses={
+        **UNREADABLE_BODY,
         413: _error("Over the size limit", "The upload is larger than the limit"),
         415: _error("Not a PNG, JPEG, GIF or WebP", "The image data is truncated"),
     },

@@ -11,6 +11,7 @@ from app.clients.dependencies import (
     WarehouseDep,
 )
 from app.db import SessionDep, SessionFactoryDep
+from app.errors import UNREADABLE_BODY
 from app.orders import service
 from app.orders.dependencies import ExistingOrder
 from app.orders.models import Order, OrderStatus
@@ -65,9 +66,10 @@ async def list_products(session: SessionDep) -> list[ProductRead]:
     status_code=status.HTTP_202_ACCEPTED,
     summary="Place an order; payment, stock and notifications run as background tasks",
     responses={
+        **UNREADABLE_BODY,
         422: {
             "description": "No items, unknown product, bad e-mail or a price that differs"
-        }
+        },
     },
 )
 async def create_order(

@@ -13,6 +13,7 @@ from app.clients.dependencies import (
     TrackerDep,
 )
 from app.db import SessionDep
+from app.errors import UNREADABLE_BODY
 from app.users import service
 from app.users.dependencies import ExistingUser
 from app.users.schemas import (
@@ -60,7 +61,7 @@ _NOT_FOUND = {
     "/register",
     status_code=status.HTTP_201_CREATED,
     summary="Register a user and e-mail them a verification link",
-    responses={status.HTTP_409_CONFLICT: _CONFLICT},
+    responses={**UNREADABLE_BODY, status.HTTP_409_CONFLICT: _CONFLICT},
 )
 async def register_user(
     body: UserCreate,
