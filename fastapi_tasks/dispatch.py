@@ -3,7 +3,8 @@ that asyncio task for itself, and a new one takes over the queue.
 
 Why: an ``asyncio.Task`` per scheduled task costs a few microseconds (creation, the loop's
 weak set of all tasks, one scheduling round) even when the task is a no-op. Most tasks here are
-short; with this dispatcher a request's three tasks usually cost one ``asyncio.Task``.
+short; with this dispatcher a request's three tasks usually cost no new ``asyncio.Task`` at
+all (the idle worker is woken, see the last point below).
 
 Semantics are those of ``create_task`` per task:
 
@@ -12,7 +13,10 @@ Semantics are those of ``create_task`` per task:
   one worker, so ``asyncio.current_task()``, anyio cancel scopes and ``asyncio.timeout`` behave;
 - a worker whose task suspended runs nothing else, and ends with that task. Cancelling that
   worker cancels exactly that task (used at shutdown);
-- start order is queue order (FIFO), as with ``call_soon``.
+- start order is queue order (FIFO), as with ``call_soon``;
+- a worker that emptied the queue does not end: it waits, holding no task, until
+  ``_spawn_worker`` wakes it for the next one (cheaper than a new ``asyncio.Task`` per request).
+  Shutdown cancels that wait; at most one worker per app is idle.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["dispatch", "worker_context"]
 
 _current_task = asyncio.current_task
+_get_running_loop = asyncio.get_running_loop
 _CO_COROUTINE = inspect.CO_COROUTINE
 _RUNNING = TaskState.RUNNING
 _SUCCEEDED = TaskState.SUCCEEDED
@@ -42,60 +47,67 @@ _now = time.time
 
 
 async def dispatch(registry: TaskRegistry) -> None:
-    """Worker: run queued tasks one after another until one suspends or the queue is empty."""
+    """Worker: run queued tasks one after another until one suspends; idle while none is queued."""
     queue = registry._queue
     me = _current_task()
     assert me is not None
-    while queue:
-        task = queue.popleft()
-        if task.finished_at is not None:  # cancelled while it waited in the queue
-            continue
-        task._atask = me
-        context = task._context
-        assert context is not None
-        config = task.config
-        func = task.func
-        code = getattr(func, "__code__", None)
-        if (
-            code is None
-            or not code.co_flags & _CO_COROUTINE
-            or config.limit is not None
-            or config.retries
-            or config.timeout is not None
-        ):
-            # General path: sync functions, limits, retries, timeouts.
-            if await _run_in_worker(context, run_task(task), registry):
-                return
-            continue
-        # Fast path: a plain ``async def`` without policies, driven directly.
-        task.state = _RUNNING
-        task.started_at = _now()
-        if task._started is not None:
-            task._started.set()
-        task.attempts = 1
-        coro = func(*task.args, **task.kwargs)
-        try:
-            yielded = context.run(coro.send, None)
-        except StopIteration as stop:
-            task.result = stop.value
-            registry._finish(task, _SUCCEEDED)
-            continue
-        except Exception as exc:
-            if await _run_in_worker(context, _handle_failure(task, exc), registry):
-                return
-            continue
-        except BaseException:
-            if task.finished_at is None:
-                registry._finish(task, _CANCELLED)
+    while True:
+        while queue:
+            task = queue.popleft()
+            if task.finished_at is not None:  # cancelled while it waited in the queue
+                continue
+            task._atask = me
+            context = task._context
+            assert context is not None
+            config = task.config
+            func = task.func
+            code = getattr(func, "__code__", None)
+            if (
+                code is None
+                or not code.co_flags & _CO_COROUTINE
+                or config.limit is not None
+                or config.retries
+                or config.timeout is not None
+            ):
+                # General path: sync functions, limits, retries, timeouts.
+                if await _run_in_worker(context, run_task(task), registry):
+                    return
+                continue
+            # Fast path: a plain ``async def`` without policies, driven directly.
+            task.state = _RUNNING
+            task.started_at = _now()
+            if task._started is not None:
+                task._started.set()
+            task.attempts = 1
+            coro = func(*task.args, **task.kwargs)
+            try:
+                yielded = context.run(coro.send, None)
+            except StopIteration as stop:
+                task.result = stop.value
+                registry._finish(task, _SUCCEEDED)
+                continue
+            except Exception as exc:
+                if await _run_in_worker(context, _handle_failure(task, exc), registry):
+                    return
+                continue
+            except BaseException:
+                if task.finished_at is None:
+                    registry._finish(task, _CANCELLED)
+                _hand_off(registry)
+                raise
+            # It suspended: it keeps this worker to the end; another worker takes the queue.
             _hand_off(registry)
-            raise
-        # It suspended: it keeps this worker to the end; another worker takes the queue.
-        _hand_off(registry)
-        tail = _complete(task, coro, yielded)
-        first = context.run(tail.send, None)  # returns ``yielded`` straight back
-        await _follow(context, tail, first)
-        return
-    registry._dispatching = False
+            tail = _complete(task, coro, yielded)
+            first = context.run(tail.send, None)  # returns ``yielded`` straight back
+            await _follow(context, tail, first)
+            return
+        registry._dispatching = False
+        if registry._closing:
+            return
+        # Idle: wait here for the next task rather than end. Waking this worker costs less
+        # than creating an ``asyncio.Task`` for every request (see ``_spawn_worker``).
+        idle = registry._idle_worker = _get_running_loop().create_future()
+        await idle
 
 
 def _hand_off(registry: TaskRegistry) -> None:

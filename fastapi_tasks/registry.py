@@ -68,6 +68,8 @@ class TaskRegistry:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: deque[Task] = deque()
         self._dispatching = False
+        # Set while a worker waits for work (see ``dispatch``): ``_spawn_worker`` wakes it.
+        self._idle_worker: asyncio.Future[None] | None = None
         self._worker_context = worker_context()
 
     # ---- reading -------------------------------------------------------------------------
@@ -145,7 +147,16 @@ class TaskRegistry:
 
     def _spawn_worker(self) -> None:
         self._dispatching = True
-        _get_running_loop().create_task(dispatch(self), context=self._worker_context)
+        loop = _get_running_loop()
+        idle = self._idle_worker
+        if idle is not None:
+            self._idle_worker = None
+            # Waking the idle worker is cheaper than a new ``asyncio.Task``. It must belong
+            # to this loop (an app may be driven by several loops one after another).
+            if idle.get_loop() is loop and not idle.done():
+                idle.set_result(None)
+                return
+        loop.create_task(dispatch(self), context=self._worker_context)
 
     def _start_many(self, tasks: list[Task]) -> None:
         for task in tasks:
@@ -223,11 +234,16 @@ class TaskRegistry:
     def _startup(self) -> None:
         self._closing = False
         self._dispatching = False  # a new event loop: workers of an old one are gone
+        # An idle worker left on an old loop ends with that loop; never wake it from this one.
+        self._idle_worker = None
         self._loop = _get_running_loop()
 
     async def _shutdown(self) -> None:
         """Cancel non-shielded tasks, drain shielded ones (up to ``shutdown_timeout``)."""
         self._closing = True
+        idle, self._idle_worker = self._idle_worker, None
+        if idle is not None and idle.get_loop() is _get_running_loop():
+            idle.cancel()  # the idle worker ends (it holds no task)
         for task in [t for t in self._active if not t.config.shield]:
             self._cancel(task)
         if await self.wait_idle(self.shutdown_timeout):

@@ -24,7 +24,8 @@ __all__ = [
 
 P = ParamSpec("P")
 
-# FastAPI (>= 0.121) puts two AsyncExitStacks in the scope of every route call; see _hook.
+# FastAPI (>= 0.121) puts two AsyncExitStacks in the scope of every route call; see
+# new_request_scheduler.
 FUNCTION_STACK_KEY = "fastapi_function_astack"
 REQUEST_STACK_KEY = "fastapi_inner_astack"
 
@@ -304,22 +305,6 @@ class TasksScheduler:
         registry._add(task, False)
         return task
 
-    def _hook(self, scope: MutableMapping[str, Any]) -> None:
-        """Register the after-route and after-response points on FastAPI's two exit stacks."""
-        function_stack = scope.get(FUNCTION_STACK_KEY)
-        request_stack = scope.get(REQUEST_STACK_KEY)
-        if function_stack is None or request_stack is None:
-            # Not inside a FastAPI route (or a FastAPI without these stacks): no start points
-            # to wait for, so deferred tasks start when scheduled.
-            self._phase = 2
-            return
-        hook = _StackHook(self)
-        # FastAPI closes the function stack when the endpoint (and its function-scoped
-        # dependencies) returned or raised, before sending the response; it closes the request
-        # stack after the response was sent (or sending failed, e.g. the client disconnected).
-        function_stack.push(hook)
-        request_stack.push(hook)
-
     def _endpoint_returned(self, ok: bool) -> None:
         self._phase = 1
         self._endpoint_ok = ok
@@ -356,16 +341,27 @@ class _StackHook:
         self.scheduler: TasksScheduler | None = scheduler
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, *_exc_and_tb: object
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: object,
     ) -> None:
         scheduler = self.scheduler
         if scheduler is None:
             return
+        # Runs twice on every request that declares ``tasks: Tasks``, usually with nothing
+        # deferred: then only the phase moves, without a further call.
         if scheduler._phase == 0:
-            scheduler._endpoint_returned(exc_type is None)
+            if exc_type is None and scheduler._after_route is None:
+                scheduler._phase = 1
+            else:
+                scheduler._endpoint_returned(exc_type is None)
         else:
             self.scheduler = None
-            scheduler._response_sent()
+            if scheduler._after_response is None:
+                scheduler._phase = 2
+            else:
+                scheduler._response_sent()
 
 
 def new_request_scheduler(
@@ -377,7 +373,24 @@ def new_request_scheduler(
     scheduler = TasksScheduler(
         registry, next(_request_ids), f"{scope.get('method', 'GET')} {path}"
     )
-    scheduler._hook(scope)
+    function_stack = scope.get(FUNCTION_STACK_KEY)
+    request_stack = scope.get(REQUEST_STACK_KEY)
+    if function_stack is None or request_stack is None:
+        # Not inside a FastAPI route (or a FastAPI without these stacks): no start points
+        # to wait for, so deferred tasks start when scheduled.
+        scheduler._phase = 2
+    else:
+        # FastAPI closes the function stack when the endpoint (and its function-scoped
+        # dependencies) returned or raised, before sending the response; it closes the
+        # request stack after the response was sent (or sending failed, e.g. the client
+        # disconnected). One hook on both: its first exit is the after-route point, its
+        # second the after-response point. They are pushed here, not lazily at the first
+        # deferred ``schedule``: only a hook pushed now runs after the teardown of
+        # function-scoped dependencies resolved after ``Tasks``, and a late push could land
+        # on a stack that is already closed (and never run).
+        hook = _StackHook(scheduler)
+        function_stack.push(hook)
+        request_stack.push(hook)
     # Runs on the event loop (an async dependency): remember it for sync endpoints, whose
     # threads hand their tasks over to it.
     registry._loop = _get_running_loop()
