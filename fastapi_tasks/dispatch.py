@@ -79,8 +79,10 @@ async def dispatch(registry: TaskRegistry) -> None:
             if task._started is not None:
                 task._started.set()
             task.attempts = 1
-            coro = func(*task.args, **task.kwargs)
             try:
+                # Inside the ``try``: arguments that do not bind (built at run time, beyond
+                # ParamSpec) raise TypeError here, a failure of this task, not of the worker.
+                coro = func(*task.args, **task.kwargs)
                 yielded = context.run(coro.send, None)
             except StopIteration as stop:
                 task.result = stop.value

@@ -269,3 +269,41 @@ async def test_task_failing_while_the_client_reads_a_stream() -> None:
     assert response.status_code == 200
     assert lines == ["first", "line 0", "line 1", "line 2"]
     assert get_registry(app).counters.failed == 1
+
+
+async def test_call_that_cannot_bind_its_arguments_fails_the_task_not_the_worker() -> (
+    None
+):
+    # Arguments built at run time (a dict from a queue, an untyped caller) escape ParamSpec:
+    # the TypeError of the call itself is the task's failure, and later tasks still run.
+    app = FastAPI()
+    add_tasks(app)
+    handled: list[str] = []
+    ran: list[str] = []
+
+    async def charge(order_id: int) -> None:
+        ran.append("charge")
+
+    async def record(label: str) -> None:
+        ran.append(label)
+
+    async def on_failed(task: Task, error: Exception) -> None:
+        handled.append(type(error).__name__)
+
+    bad_kwargs: dict[str, Any] = {"order_id": 1, "payment_token": SECRET_TOKEN}
+
+    @app.post("/orders")
+    async def create(tasks: Tasks) -> dict[str, bool]:
+        tasks.task(on_error=on_failed).schedule(charge, **bad_kwargs)
+        tasks.schedule(record, "next")
+        return {"ok": True}
+
+    async with lifespan_client(app) as client:
+        assert (await client.post("/orders")).status_code == 200
+        await wait_for_tasks(app, timeout=2)
+        assert (await client.post("/orders")).status_code == 200
+        await wait_for_tasks(app, timeout=2)
+    assert ran == ["next", "next"]
+    assert handled == ["TypeError", "TypeError"]
+    counters = get_registry(app).counters
+    assert (counters.failed, counters.succeeded) == (2, 2)
