@@ -7,6 +7,32 @@ import httpx
 
 from app.config import ServiceConfig
 
+# 4xx answers that say "not now" rather than "never": worth another attempt.
+TRANSIENT_4XX = frozenset({408, 425, 429})
+
+# What a task may retry: the network failed, or the service answered 5xx or a transient
+# 4xx. Other 4xx answers are raised as RequestRejectedError, which is not in this tuple.
+RETRYABLE: tuple[type[BaseException], ...] = (
+    httpx.TransportError,
+    httpx.HTTPStatusError,
+)
+
+
+class RequestRejectedError(Exception):
+    """The service refused the request (a 4xx): sending it again will not help."""
+
+    def __init__(self, service: str, status_code: int) -> None:
+        super().__init__(f"{service} refused the request (HTTP {status_code})")
+        self.status_code = status_code
+
+
+def raise_for_status(response: httpx.Response, *, service: str) -> None:
+    """``RequestRejectedError`` for a final 4xx, ``httpx.HTTPStatusError`` for the rest."""
+    code = response.status_code
+    if 400 <= code < 500 and code not in TRANSIENT_4XX:
+        raise RequestRejectedError(service, code)
+    response.raise_for_status()
+
 
 class ServiceClient:
     """Base of the per-system clients; holds the shared client, never creates one."""

@@ -3,11 +3,15 @@
 from collections.abc import Mapping
 from typing import Any
 
-from app.clients._base import ServiceClient
+from app.clients._base import ServiceClient, raise_for_status
 
 
 class EmailServiceClient(ServiceClient):
-    """Sends templated e-mails; raises ``httpx.HTTPError`` when the service refuses."""
+    """Sends templated e-mails.
+
+    Raises ``RequestRejectedError`` when the service refuses the message (a 4xx that
+    would come back again) and ``httpx.HTTPError`` for failures worth retrying.
+    """
 
     async def send(
         self, *, to: str, subject: str, template: str, data: Mapping[str, Any]
@@ -17,4 +21,4 @@ class EmailServiceClient(ServiceClient):
             "/send",
             {"to": to, "subject": subject, "template": template, "data": dict(data)},
         )
-        response.raise_for_status()
+        raise_for_status(response, service="e-mail service")

@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 
-from app.clients._base import ServiceClient
+from app.clients._base import ServiceClient, raise_for_status
 
 
 class WarehouseClient(ServiceClient):
@@ -16,4 +16,4 @@ class WarehouseClient(ServiceClient):
             "/prepare-shipment",
             {"order_id": order_id, "items": [dict(item) for item in items]},
         )
-        response.raise_for_status()
+        raise_for_status(response, service="warehouse")

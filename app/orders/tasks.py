@@ -14,10 +14,10 @@ import logging
 from decimal import Decimal
 from functools import partial
 
-import httpx
 from pydantic import SecretStr
 
 from app.analytics.tracking import EventTracker
+from app.clients._base import RETRYABLE
 from app.clients.alerts import AlertClient
 from app.clients.email_service import EmailServiceClient
 from app.clients.payment_gateway import PaymentGatewayClient
@@ -33,9 +33,6 @@ from app.orders.task_error_handlers import (
 from fastapi_tasks import Task, TasksScheduler
 
 logger = logging.getLogger(__name__)
-
-# Worth retrying: the network failed or the service answered 5xx (a 4xx would fail again).
-RETRYABLE = (httpx.TransportError, httpx.HTTPStatusError)
 
 
 async def charge_payment(

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from app.clients._base import RETRYABLE, RequestRejectedError
 from app.clients.alerts import AlertClient
 from app.clients.email_service import EmailServiceClient
 from app.clients.payment_gateway import PaymentDeclinedError, PaymentGatewayClient
@@ -257,3 +258,48 @@ def test_payment_failure_reasons_name_no_secret() -> None:
     assert payment_failure_reason(
         httpx.HTTPStatusError("boom", request=request, response=response)
     ) == ("payment gateway error (HTTP 503)")
+
+
+def refusing_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(400, json={}))
+    )
+
+
+async def confirmed_order(world: World) -> int:
+    order_id = await new_order(world)
+    async with world.sessions() as session:
+        await service.set_final_status(session, order_id, OrderStatus.CONFIRMED)
+    return order_id
+
+
+async def test_a_refused_order_email_is_not_retried(
+    world: World, settings: Settings
+) -> None:
+    # A 400 would come back on every attempt: the e-mail task's retry_on must not match.
+    order_id = await confirmed_order(world)
+    async with refusing_client() as http:
+        email = EmailServiceClient(http, settings.email_service)
+        with pytest.raises(RequestRejectedError) as caught:
+            await tasks.send_order_email(
+                order_id=order_id, settlement=DONE, sessions=world.sessions, email=email
+            )
+
+    assert not isinstance(caught.value, RETRYABLE)
+
+
+async def test_a_refused_warehouse_notification_is_not_retried(
+    world: World, settings: Settings
+) -> None:
+    order_id = await confirmed_order(world)
+    async with refusing_client() as http:
+        warehouse = WarehouseClient(http, settings.warehouse)
+        with pytest.raises(RequestRejectedError) as caught:
+            await tasks.notify_warehouse(
+                order_id=order_id,
+                settlement=DONE,
+                sessions=world.sessions,
+                warehouse=warehouse,
+            )
+
+    assert not isinstance(caught.value, RETRYABLE)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.clients._base import RequestRejectedError
 from app.clients.alerts import AlertClient
 from app.clients.email_service import EmailServiceClient
 from app.config import Settings
@@ -17,11 +18,7 @@ from app.users.task_error_handlers import (
     describe_failure,
     on_verification_email_failed,
 )
-from app.users.tasks import (
-    EmailRejectedError,
-    send_verification_email,
-    send_welcome_email,
-)
+from app.users.tasks import send_verification_email, send_welcome_email
 from fastapi_tasks import Task, TaskState, get_registry
 from fastapi_tasks.testing import wait_for_tasks
 
@@ -97,7 +94,7 @@ async def test_a_refused_message_raises_a_non_retryable_error(
     async with httpx.AsyncClient(transport=transport) as client:
         email = EmailServiceClient(client, settings.email_service)
 
-        with pytest.raises(EmailRejectedError) as caught:
+        with pytest.raises(RequestRejectedError) as caught:
             await send_welcome_email(email=email, to=ADDRESS, name="Ada")
 
     assert caught.value.status_code == 400
