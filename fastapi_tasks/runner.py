@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -18,11 +18,6 @@ __all__ = ["logger", "run_task"]
 
 logger = logging.getLogger("fastapi_tasks")
 
-_CO_COROUTINE = inspect.CO_COROUTINE
-_RUNNING = TaskState.RUNNING
-_SUCCEEDED = TaskState.SUCCEEDED
-_now = time.time
-
 
 def _log_extra(task: Task) -> dict[str, Any]:
     return {
@@ -34,41 +29,19 @@ def _log_extra(task: Task) -> dict[str, Any]:
 
 
 async def run_task(task: Task) -> None:
-    """Coroutine behind every task (one ``asyncio.Task`` each). Never raises except cancellation.
-
-    The common case (no limit, retries or timeout; an ``async def``) is kept to a handful of
-    attribute writes around one ``await``: this runs once per task.
+    """Coroutine behind every task that ``dispatch`` does not drive itself (sync functions,
+    async callables without ``__code__``, limits, retries, timeouts). Never raises except
+    cancellation.
     """
     registry = task._registry
     assert registry is not None
-    config = task.config
     try:
-        if config.limit is not None:
+        if task.config.limit is not None:
+            # Waits here as ``pending``: the task is marked running once it holds a token.
             async with registry._limiter_for(task):
                 await _execute(task)
-            return
-        if config.retries or config.timeout is not None:
+        else:
             await _execute(task)
-            return
-        task.state = _RUNNING
-        task.started_at = _now()
-        if task._started is not None:
-            task._started.set()
-        task.attempts = 1
-        func = task.func
-        try:
-            code = getattr(func, "__code__", None)
-            if (
-                code is not None and code.co_flags & _CO_COROUTINE
-            ) or is_async_callable(func):
-                result = await func(*task.args, **task.kwargs)
-            else:
-                result = await call_sync_or_async(func, task.args, task.kwargs, None)
-        except Exception as exc:
-            await _handle_failure(task, exc)
-            return
-        task.result = result
-        registry._finish(task, _SUCCEEDED)
     except BaseException:
         # Cancellation (shutdown, drain timeout) or a bug: record it, then let it propagate.
         if task.finished_at is None:
@@ -77,20 +50,16 @@ async def run_task(task: Task) -> None:
 
 
 async def _execute(task: Task) -> None:
-    task.state = _RUNNING
-    task.started_at = _now()
-    if task._started is not None:
-        task._started.set()
-    await _execute_with_policy(task)
-
-
-async def _execute_with_policy(task: Task) -> None:
-    config = task.config
+    """Mark ``task`` running, then make its attempts: ``on_error`` once after the last one."""
     registry = task._registry
     assert registry is not None
+    task.state = TaskState.RUNNING
+    task.started_at = time.time()
+    if task._started is not None:
+        task._started.set()
+    config = task.config
     allowed = 1 + max(0, config.retries or 0)
-    retry_on = config.retry_on or (Exception,)
-    delays = backoff_delays(config)
+    delays: Iterator[float] | None = None
     while True:
         task.attempts += 1
         try:
@@ -98,8 +67,12 @@ async def _execute_with_policy(task: Task) -> None:
                 task.func, task.args, task.kwargs, config.timeout
             )
         except Exception as exc:
-            if task.attempts < allowed and isinstance(exc, retry_on):
+            if task.attempts < allowed and isinstance(
+                exc, config.retry_on or (Exception,)
+            ):
                 registry._retried += 1
+                if delays is None:
+                    delays = backoff_delays(config)
                 delay = next(delays)
                 logger.info(
                     "task %r (%s) attempt %d failed with %s; retrying in %.3fs",
