@@ -39,7 +39,12 @@ def _money(amount: Decimal) -> str:
 
 
 class PaymentGatewayClient(ServiceClient):
-    """Charges and refunds; every call carries ``Idempotency-Key`` = the order id."""
+    """Charges and refunds; every call carries an ``Idempotency-Key`` made of the order id.
+
+    The charge's key is the order id; the refund's is ``refund-<order id>``. Gateways keep
+    one key per request, across endpoints: a refund sent with the charge's key would be
+    refused (or answered with the charge's cached response), never carried out.
+    """
 
     async def charge(
         self,
@@ -71,7 +76,7 @@ class PaymentGatewayClient(ServiceClient):
     async def refund(
         self, *, order_id: int, charge_id: str, amount: Decimal, currency: str = "USD"
     ) -> Refund:
-        """Refund a charge in full; idempotent by order id like the charge."""
+        """Refund a charge in full; idempotent by order id, under its own key."""
         response = await self._post(
             "/refund",
             {
@@ -80,7 +85,7 @@ class PaymentGatewayClient(ServiceClient):
                 "currency": currency,
                 "metadata": {"order_id": order_id},
             },
-            headers={"Idempotency-Key": str(order_id)},
+            headers={"Idempotency-Key": f"refund-{order_id}"},
         )
         response.raise_for_status()
         return Refund.model_validate(response.json())

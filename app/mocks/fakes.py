@@ -153,7 +153,7 @@ class FakeServices:
         default_factory=lambda: deque(maxlen=MAX_RECORDED)
     )
     cdn_files: dict[str, StoredFile] = field(default_factory=dict)
-    # Idempotency: the gateway's answer per Idempotency-Key, per endpoint.
+    # Idempotency: the gateway's first answer per Idempotency-Key (a key serves one endpoint).
     charges: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     refunds: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     analytics_events: deque[dict[str, Any]] = field(

@@ -1,4 +1,8 @@
-"""Fake payment gateway: idempotent charges and refunds, declines, outages, slowness."""
+"""Fake payment gateway: idempotent charges and refunds, declines, outages, slowness.
+
+Like real gateways, one Idempotency-Key names one request: reusing a charge's key for a
+refund (or the reverse) is refused with 400, not answered from the other endpoint's cache.
+"""
 
 import json
 from typing import Any
@@ -34,6 +38,8 @@ def install(router: respx.Router, fakes: FakeServices, base_url: str) -> None:
         if fault == "slow":
             await anyio.sleep(fakes.payment_slow_s)
         key = request.headers.get("idempotency-key")
+        if key is not None and key in fakes.refunds:
+            return reused_key(request)
         if key is not None and key in fakes.charges:
             # The same key always gets the first answer: a retry never charges twice.
             status, payload = fakes.charges[key]
@@ -62,8 +68,17 @@ def install(router: respx.Router, fakes: FakeServices, base_url: str) -> None:
             fakes.charges[key] = (status, payload)
         return fakes.respond(SERVICE, request, httpx.Response(status, json=payload))
 
+    def reused_key(request: httpx.Request) -> httpx.Response:
+        payload = {
+            "error": "idempotency_key_reused",
+            "message": "This Idempotency-Key was already used for another request",
+        }
+        return fakes.respond(SERVICE, request, httpx.Response(400, json=payload))
+
     def refund(request: httpx.Request) -> httpx.Response:
         key = request.headers.get("idempotency-key")
+        if key is not None and key in fakes.charges:
+            return reused_key(request)
         if key is not None and key in fakes.refunds:
             status, payload = fakes.refunds[key]
             return fakes.respond(SERVICE, request, httpx.Response(status, json=payload))

@@ -303,3 +303,26 @@ async def test_a_refused_warehouse_notification_is_not_retried(
             )
 
     assert not isinstance(caught.value, RETRYABLE)
+
+
+async def test_charge_and_refund_carry_their_own_idempotency_keys(
+    settings: Settings,
+) -> None:
+    keys: list[tuple[str, str | None]] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        keys.append((request.url.path, request.headers.get("idempotency-key")))
+        if request.url.path == "/charge":
+            return httpx.Response(
+                200, json={"charge_id": "ch_9", "status": "succeeded"}
+            )
+        return httpx.Response(
+            200, json={"refund_id": "re_9", "charge_id": "ch_9", "status": "succeeded"}
+        )
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(gateway)) as http:
+        payments = PaymentGatewayClient(http, settings.payment_gateway)
+        await payments.charge(order_id=7, amount=Decimal("1.00"), token=SecretStr("t"))
+        await payments.refund(order_id=7, charge_id="ch_9", amount=Decimal("1.00"))
+
+    assert keys == [("/charge", "7"), ("/refund", "refund-7")]
