@@ -39,33 +39,45 @@ _AFTER_ROUTE = TaskMode.AFTER_ROUTE
 _AFTER_RESPONSE = TaskMode.AFTER_RESPONSE
 
 
-def _make_config(
-    base: TaskConfig,
-    name: str | None,
-    shield: bool | None,
-    on_error: TaskErrorHandler | None,
-    retries: int | None,
-    retry_delay: float | None,
-    retry_backoff: float | None,
-    retry_jitter: float | None,
-    retry_on: tuple[type[BaseException], ...] | None,
-    timeout: float | None,
-    limit: int | anyio.CapacityLimiter | None,
-) -> TaskConfig:
-    return base.merge(
-        TaskConfig(
-            name,
-            shield,
-            on_error,
-            retries,
-            retry_delay,
-            retry_backoff,
-            retry_jitter,
-            retry_on,
-            timeout,
-            limit,
+class _TaskConfigurer:
+    """The ``.task(...)`` shared by ``TasksScheduler`` (immediate) and ``TaskBatch``."""
+
+    __slots__ = ()
+
+    def _target(self) -> tuple[TasksScheduler, TaskMode]:
+        raise NotImplementedError
+
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        shield: bool | None = None,
+        on_error: TaskErrorHandler | None = None,
+        retries: int | None = None,
+        retry_delay: float | None = None,
+        retry_backoff: float | None = None,
+        retry_jitter: float | None = None,
+        retry_on: tuple[type[BaseException], ...] | None = None,
+        timeout: float | None = None,
+        limit: int | anyio.CapacityLimiter | None = None,
+    ) -> ConfiguredScheduler:
+        """Configure one task of this mode (per-task settings win over the app's config)."""
+        scheduler, mode = self._target()
+        config = scheduler._registry.config.merge(
+            TaskConfig(
+                name,
+                shield,
+                on_error,
+                retries,
+                retry_delay,
+                retry_backoff,
+                retry_jitter,
+                retry_on,
+                timeout,
+                limit,
+            )
         )
-    )
+        return ConfiguredScheduler(scheduler, mode, config)
 
 
 class ConfiguredScheduler:
@@ -92,7 +104,7 @@ class ConfiguredScheduler:
         return self._scheduler._schedule(self._mode, self._config, fn, args, kwargs)
 
 
-class TaskBatch:
+class TaskBatch(_TaskConfigurer):
     """``tasks.after_route`` / ``tasks.after_response``: tasks started later, in order."""
 
     __slots__ = ("_mode", "_scheduler")
@@ -115,38 +127,11 @@ class TaskBatch:
             self._mode, scheduler._registry.config, fn, args, kwargs
         )
 
-    def task(
-        self,
-        *,
-        name: str | None = None,
-        shield: bool | None = None,
-        on_error: TaskErrorHandler | None = None,
-        retries: int | None = None,
-        retry_delay: float | None = None,
-        retry_backoff: float | None = None,
-        retry_jitter: float | None = None,
-        retry_on: tuple[type[BaseException], ...] | None = None,
-        timeout: float | None = None,
-        limit: int | anyio.CapacityLimiter | None = None,
-    ) -> ConfiguredScheduler:
-        """Configure one task of this batch (per-task settings win over the app's config)."""
-        config = _make_config(
-            self._scheduler._registry.config,
-            name,
-            shield,
-            on_error,
-            retries,
-            retry_delay,
-            retry_backoff,
-            retry_jitter,
-            retry_on,
-            timeout,
-            limit,
-        )
-        return ConfiguredScheduler(self._scheduler, self._mode, config)
+    def _target(self) -> tuple[TasksScheduler, TaskMode]:
+        return self._scheduler, self._mode
 
 
-class TasksScheduler:
+class TasksScheduler(_TaskConfigurer):
     """What ``tasks: Tasks`` gives: schedules tasks tied to the current request.
 
     - ``schedule(fn, *args, **kwargs)``: immediate; starts at once, concurrently with the endpoint.
@@ -190,24 +175,12 @@ class TasksScheduler:
     @property
     def after_route(self) -> TaskBatch:
         """Tasks started after the endpoint returned, before the response is sent."""
-        batches = self._batches
-        if batches is None:
-            batches = self._batches = (
-                TaskBatch(self, _AFTER_ROUTE),
-                TaskBatch(self, _AFTER_RESPONSE),
-            )
-        return batches[0]
+        return (self._batches or self._make_batches())[0]
 
     @property
     def after_response(self) -> TaskBatch:
         """Tasks started after the response body was sent (or the client disconnected)."""
-        batches = self._batches
-        if batches is None:
-            batches = self._batches = (
-                TaskBatch(self, _AFTER_ROUTE),
-                TaskBatch(self, _AFTER_RESPONSE),
-            )
-        return batches[1]
+        return (self._batches or self._make_batches())[1]
 
     @property
     def registry(self) -> TaskRegistry:
@@ -218,6 +191,7 @@ class TasksScheduler:
         self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
     ) -> Task:
         """Start ``fn(*args, **kwargs)`` now, concurrently with the endpoint; returns the ``Task``."""
+        # ``_schedule``'s immediate branch, inlined: this is the most used call of the API.
         registry = self._registry
         task = Task(
             fn,
@@ -233,37 +207,18 @@ class TasksScheduler:
         registry._add(task, True)
         return task
 
-    def task(
-        self,
-        *,
-        name: str | None = None,
-        shield: bool | None = None,
-        on_error: TaskErrorHandler | None = None,
-        retries: int | None = None,
-        retry_delay: float | None = None,
-        retry_backoff: float | None = None,
-        retry_jitter: float | None = None,
-        retry_on: tuple[type[BaseException], ...] | None = None,
-        timeout: float | None = None,
-        limit: int | anyio.CapacityLimiter | None = None,
-    ) -> ConfiguredScheduler:
-        """Configure one immediate task (per-task settings win over the app's config)."""
-        config = _make_config(
-            self._registry.config,
-            name,
-            shield,
-            on_error,
-            retries,
-            retry_delay,
-            retry_backoff,
-            retry_jitter,
-            retry_on,
-            timeout,
-            limit,
-        )
-        return ConfiguredScheduler(self, _IMMEDIATE, config)
+    def _target(self) -> tuple[TasksScheduler, TaskMode]:
+        return self, _IMMEDIATE
 
     # ---- internals -----------------------------------------------------------------------
+    def _make_batches(self) -> tuple[TaskBatch, TaskBatch]:
+        # Created on first use: most requests never touch a batch.
+        batches = self._batches = (
+            TaskBatch(self, _AFTER_ROUTE),
+            TaskBatch(self, _AFTER_RESPONSE),
+        )
+        return batches
+
     def _schedule(
         self,
         mode: TaskMode,
