@@ -247,3 +247,22 @@ async def test_get_user_raises_for_an_unknown_id(sessions: SessionFactory) -> No
 
 def test_normalize_email_folds_case() -> None:
     assert service.normalize_email("Ada@Example.COM") == "ada@example.com"
+
+
+async def test_register_holds_no_database_connection_while_hashing(
+    sessions: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bcrypt takes ~0.25 s; a burst of registrations must not pin the connection pool.
+    held: list[int] = []
+    real_hash = passwords.hash_password
+
+    async def watching_hash(plain: str, *, rounds: int) -> str:
+        async with sessions() as probe:
+            held.append((await probe.connection()).engine.pool.checkedout() - 1)
+        return await real_hash(plain, rounds=rounds)
+
+    monkeypatch.setattr(passwords, "hash_password", watching_hash)
+
+    await register(sessions)
+
+    assert held == [0]
