@@ -1,3 +1,4 @@
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -10,8 +11,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from app.clients.cdn import CdnClient
 from app.config import Settings
-from app.images import processing, tasks
+from app.images import processing, router, tasks
 from app.images.storage import UploadPaths
 from app.images.task_error_handlers import describe_failure, on_process_upload_failed
 from app.main import create_app
@@ -95,6 +97,73 @@ async def test_ready_image_uploads_three_files_and_tracks_analytics(
         )
 
     await eventually(tracked, "image_uploaded reached the analytics service")
+
+
+async def test_the_three_cdn_uploads_run_in_parallel(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # each upload waits until all three have started: one after the other, the first
+    # would time out and the image would fail
+    started: list[str] = []
+    all_started = anyio.Event()
+    real_upload = CdnClient.upload
+
+    async def gathering_upload(
+        self: CdnClient, *, path: str, source: Path, content_type: str
+    ) -> str:
+        started.append(path.rsplit("/", 1)[-1])
+        if len(started) == 3:
+            all_started.set()
+        with anyio.fail_after(2):
+            await all_started.wait()
+        return await real_upload(
+            self, path=path, source=source, content_type=content_type
+        )
+
+    monkeypatch.setattr(CdnClient, "upload", gathering_upload)
+    response = await upload(client, png_bytes((320, 200)))
+    await wait_for_tasks(app, timeout=5)
+
+    image = (await client.get(f"/images/{response.json()['image_id']}")).json()
+    assert image["status"] == "ready", image["error"]
+    assert sorted(started) == ["optimized.jpg", "original.png", "thumbnail.jpg"]
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def test_pillow_work_never_runs_on_the_event_loop(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: dict[str, bool] = {}
+    real_inspect = router.inspect_image
+    real_render = processing.render_variants
+
+    def inspect(*args: Any, **kwargs: Any) -> processing.ImageInfo:
+        calls["inspect_image"] = _on_event_loop()
+        return real_inspect(*args, **kwargs)
+
+    def render(*args: Any, **kwargs: Any) -> processing.RenderedImage:
+        calls["render_variants"] = _on_event_loop()
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(router, "inspect_image", inspect)
+    monkeypatch.setattr(processing, "render_variants", render)
+    response = await upload(client, png_bytes((320, 200)))
+    await wait_for_tasks(app, timeout=5)
+
+    image = (await client.get(f"/images/{response.json()['image_id']}")).json()
+    assert image["status"] == "ready", image["error"]
+    assert calls == {"inspect_image": False, "render_variants": False}
 
 
 async def test_burst_runs_at_most_image_jobs_limit_at_once(
