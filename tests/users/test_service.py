@@ -8,6 +8,7 @@ import anyio
 import bcrypt
 import pytest
 from sqlalchemy import select
+from sqlalchemy.pool import QueuePool
 
 from app.db import SessionFactory
 from app.users import passwords, service
@@ -258,7 +259,9 @@ async def test_register_holds_no_database_connection_while_hashing(
 
     async def watching_hash(plain: str, *, rounds: int) -> str:
         async with sessions() as probe:
-            held.append((await probe.connection()).engine.pool.checkedout() - 1)
+            pool = (await probe.connection()).engine.pool
+            assert isinstance(pool, QueuePool)
+            held.append(pool.checkedout() - 1)  # minus the probe's own
         return await real_hash(plain, rounds=rounds)
 
     monkeypatch.setattr(passwords, "hash_password", watching_hash)
