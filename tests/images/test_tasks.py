@@ -145,7 +145,7 @@ async def test_pillow_work_never_runs_on_the_event_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: dict[str, bool] = {}
-    real_inspect = router.inspect_image
+    real_inspect = processing.inspect_image
     real_render = processing.render_variants
 
     def inspect(*args: Any, **kwargs: Any) -> processing.ImageInfo:
@@ -156,6 +156,7 @@ async def test_pillow_work_never_runs_on_the_event_loop(
         calls["render_variants"] = _on_event_loop()
         return real_render(*args, **kwargs)
 
+    # the router imported the function by name: patch it where it is looked up
     monkeypatch.setattr(router, "inspect_image", inspect)
     monkeypatch.setattr(processing, "render_variants", render)
     response = await upload(client, png_bytes((320, 200)))
