@@ -135,8 +135,9 @@ class TasksScheduler(_TaskConfigurer):
     """What ``tasks: Tasks`` gives: schedules tasks tied to the current request.
 
     - ``schedule(fn, *args, **kwargs)``: immediate; starts at once, concurrently with the endpoint.
-    - ``after_route.schedule(...)``: started in order once the endpoint (and its function-scoped
-      dependencies) returned, before the response is sent; not started if the endpoint raised.
+    - ``after_route.schedule(...)``: handed to the loop in order once the endpoint (and its
+      function-scoped dependencies) returned, before the response is sent (first step at the
+      loop's next turn); not started if the endpoint raised.
     - ``after_response.schedule(...)``: started in order once the response was sent (whole body,
       or the client disconnected); not started if the endpoint raised.
 
