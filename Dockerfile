@@ -4,8 +4,10 @@
 #   docker run --rm -p 8000:8000 -v demo-data:/app/data fastapi-tasks-demo
 # Configuration comes from environment variables (see the README), e.g. -e MODE=live.
 
-# ---- builder: build the project wheel and install it with its dependencies into a venv ----
-FROM python:3.11-slim AS builder
+# Both stages use this exact tag (patch and Debian release pinned): the venv built in the
+# builder runs on the final stage's interpreter, so the two must never drift apart.
+# ---- builder: install the dependencies, then the project wheel, into a venv ----
+FROM python:3.11.14-slim-bookworm AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -14,7 +16,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 RUN python -m venv /opt/venv
 
-COPY pyproject.toml README.md ./
+# Dependencies first, from pyproject.toml alone: editing the code reuses this layer instead of
+# reinstalling every dependency.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > /tmp/requirements.txt \
+    && /opt/venv/bin/python -m pip install --no-cache-dir -r /tmp/requirements.txt
+
+COPY README.md ./
 COPY fastapi_tasks ./fastapi_tasks
 COPY app ./app
 COPY migrations ./migrations
@@ -22,10 +30,10 @@ COPY migrations ./migrations
 # The wheel carries the migrations as app/_migrations, so the installed command finds them
 # without a source checkout.
 RUN python -m pip wheel --no-cache-dir --no-deps . -w /tmp/wheels \
-    && /opt/venv/bin/python -m pip install --no-cache-dir /tmp/wheels/*.whl
+    && /opt/venv/bin/python -m pip install --no-cache-dir --no-deps /tmp/wheels/*.whl
 
 # ---- final image: the venv only, run as an unprivileged user ----
-FROM python:3.11-slim
+FROM python:3.11.14-slim-bookworm
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

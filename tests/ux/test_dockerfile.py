@@ -16,6 +16,7 @@ editable install there stays invisible), and the wheel is built with
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -68,7 +69,9 @@ def test_final_image_is_slim_non_root_with_volume_port_healthcheck_and_serve() -
     for ins in stage:
         by_keyword.setdefault(ins.keyword, []).append(ins.value)
 
-    assert stage[0].value == "python:3.11-slim"
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", stage[0].value), (
+        "pin the patch release and the Debian release: a moving tag rebuilds differently"
+    )
     assert len([i for i in instructions(DOCKERFILE) if i.keyword == "FROM"]) >= 2, (
         "multi-stage"
     )
@@ -93,6 +96,32 @@ def test_final_image_is_slim_non_root_with_volume_port_healthcheck_and_serve() -
     copies = by_keyword.get("COPY", [])
     assert copies
     assert all(c.startswith("--from=builder") for c in copies), copies
+
+
+def test_both_stages_use_the_same_base_image() -> None:
+    # the venv is built in one stage and run in the other: same interpreter, same paths
+    bases = [
+        i.value.split()[0] for i in instructions(DOCKERFILE) if i.keyword == "FROM"
+    ]
+    assert len(set(bases)) == 1, bases
+
+
+def test_dependencies_are_installed_before_the_source_is_copied() -> None:
+    # layer caching: editing app/ must not reinstall every dependency
+    steps = [(i.keyword, i.value) for i in instructions(DOCKERFILE)]
+    source_copied = next(
+        n for n, (k, v) in enumerate(steps) if k == "COPY" and v.startswith("app ")
+    )
+    deps_installed = next(
+        (n for n, (k, v) in enumerate(steps) if k == "RUN" and "-r " in v), None
+    )
+    assert deps_installed is not None, "no RUN installing the requirements"
+    assert deps_installed < source_copied
+    copies_before = [v for k, v in steps[:deps_installed] if k == "COPY"]
+    assert copies_before == ["pyproject.toml ./"], copies_before
+    # the project itself then adds no dependency of its own
+    [wheel_install] = [v for k, v in steps if k == "RUN" and "wheels/" in v]
+    assert wheel_install.count("--no-deps") == 2, wheel_install
 
 
 def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
