@@ -36,12 +36,18 @@ async def run_task(task: Task) -> None:
     registry = task._registry
     assert registry is not None
     try:
-        if task.config.limit is not None:
-            # Waits here as ``pending``: the task is marked running once it holds a token.
-            async with registry._limiter_for(task):
+        try:
+            if task.config.limit is not None:
+                # Waits here as ``pending``: marked running once it holds a token.
+                async with registry._limiter_for(task):
+                    await _execute(task)
+            else:
                 await _execute(task)
-        else:
-            await _execute(task)
+        except Exception as exc:
+            # A limit the limiter rejects (``limit=-1``): this task's failure, logged and
+            # handed to ``on_error``, instead of an exception that ends the worker unseen.
+            if task.finished_at is None:
+                await _handle_failure(task, exc)
     except BaseException:
         # Cancellation (shutdown, drain timeout) or a bug: record it, then let it propagate.
         if task.finished_at is None:

@@ -159,3 +159,27 @@ async def test_sync_function_timeout() -> None:
     gate.set()  # let the abandoned thread end
     assert task.state is TaskState.FAILED
     assert isinstance(task.error, TimeoutError)
+
+
+async def test_a_limit_the_limiter_rejects_fails_that_task_not_the_worker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = FastAPI()
+    add_tasks(app)
+    handled: list[str] = []
+
+    async def thumbnail() -> None:
+        return None
+
+    async def on_failed(task: Task, error: Exception) -> None:
+        handled.append(type(error).__name__)
+
+    scheduler = get_scheduler(app)
+    bad = scheduler.task(name="bad", limit=-1, on_error=on_failed).schedule(thumbnail)
+    good = scheduler.schedule(thumbnail)
+    await wait_for_tasks(app, timeout=2)
+    assert bad.state is TaskState.FAILED
+    assert isinstance(bad.error, ValueError)
+    assert handled == ["ValueError"]
+    assert good.state is TaskState.SUCCEEDED
+    assert any("'bad'" in r.getMessage() for r in caplog.records)
