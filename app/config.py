@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     )
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
-        description="Base URL used in links sent to users (verification e-mails)",
+        description="Base of the links the service hands out (verification e-mails, image URLs); `serve` points it at its own --host/--port unless set",
     )
     analytics_batch_size: int = Field(
         default=10, gt=0, description="Events per user that trigger a flush"
