@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -14,11 +13,10 @@ import anyio
 
 from fastapi_tasks.config import TaskConfig
 from fastapi_tasks.dispatch import dispatch, worker_context
+from fastapi_tasks.runner import _log_extra, logger
 from fastapi_tasks.task import Task, TaskState
 
 __all__ = ["DEFAULT_MAX_FINISHED", "TaskCounters", "TaskRegistry"]
-
-logger = logging.getLogger("fastapi_tasks")
 
 DEFAULT_MAX_FINISHED = 1000
 
@@ -255,11 +253,7 @@ class TaskRegistry:
                 task.name,
                 task.mode.value,
                 task.state.value,
-                extra={
-                    "task_id": task.id,
-                    "task_name": task.name,
-                    "task_mode": task.mode.value,
-                },
+                extra=_log_extra(task),
             )
             self._cancel(task)
         if not await self.wait_idle(5.0):
