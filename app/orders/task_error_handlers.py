@@ -119,3 +119,25 @@ async def on_warehouse_notification_failed(
         )
     except Exception as exc:
         logger.error("order %s: alert not delivered: %s", order_id, type(exc).__name__)
+
+
+async def on_settlement_failed(
+    task: Task, error: Exception, *, order_id: int, alerts: AlertClient
+) -> None:
+    """The order stays ``processing`` and may hold stock or money: a human must look."""
+    logger.error(
+        "%s: order %s could not be settled: %s",
+        task.name,
+        order_id,
+        type(error).__name__,
+    )
+    try:
+        await alerts.send(
+            text=(
+                f"Order {order_id} could not be settled ({type(error).__name__}): "
+                "check its payment and reserved stock by hand"
+            ),
+            source="orders",
+        )
+    except Exception as exc:
+        logger.error("order %s: alert not delivered: %s", order_id, type(exc).__name__)

@@ -5,7 +5,7 @@ Timeline of one ``POST /orders`` (as in the seed, with the gaps closed):
 - immediate, shielded: ``charge_payment`` (``on_error``: mark failed + alert)
 - after_route, shielded: ``reserve_stock`` (all or nothing; ``on_error``: mark failed)
 - after_route, shielded: ``settle_order`` waits for both, compensates (release stock or
-  refund), and sets the final status exactly once
+  refund), and sets the final status exactly once (``on_error``: alert, order needs a human)
 - after_response: ``send_order_email`` (the one e-mail), ``notify_warehouse`` (confirmed only),
   analytics through the tracker; the first two wait for the settlement.
 """
@@ -27,6 +27,7 @@ from app.orders import service
 from app.orders.models import InventoryStatus, Order, OrderStatus, PaymentStatus
 from app.orders.task_error_handlers import (
     on_payment_failed,
+    on_settlement_failed,
     on_stock_reservation_failed,
     on_warehouse_notification_failed,
 )
@@ -88,13 +89,28 @@ async def settle_order(
         if reserved:
             async with sessions() as session:
                 await service.release_stock(session, order_id)
+        else:
+            await _close_interrupted_reservation(order, sessions=sessions)
     else:
         outcome = OrderStatus.INVENTORY_FAILED
+        await _close_interrupted_reservation(order, sessions=sessions)
         await _refund(order, payments=payments, sessions=sessions, alerts=alerts)
     async with sessions() as session:
         await service.set_final_status(session, order_id, outcome)
     logger.info("order %s settled: %s", order_id, outcome)
     return outcome
+
+
+async def _close_interrupted_reservation(
+    order: Order, *, sessions: SessionFactory
+) -> None:
+    # A reservation cancelled before it ran (shutdown) holds nothing: say so, don't leave
+    # a settled order "pending".
+    if order.inventory_status == InventoryStatus.PENDING:
+        async with sessions() as session:
+            await service.mark_inventory_failed(
+                session, order.id, reason="stock reservation interrupted"
+            )
 
 
 async def _refund(
@@ -104,11 +120,6 @@ async def _refund(
     sessions: SessionFactory,
     alerts: AlertClient,
 ) -> None:
-    if order.inventory_status == InventoryStatus.PENDING:
-        async with sessions() as session:
-            await service.mark_inventory_failed(
-                session, order.id, reason="stock reservation interrupted"
-            )
     if order.charge_id is None:
         return
     try:
@@ -242,7 +253,9 @@ def schedule_order_processing(
         ),
     ).schedule(reserve_stock, order_id=order_id, sessions=sessions)
     settlement = tasks.after_route.task(
-        name="orders.settle_order", shield=True
+        name="orders.settle_order",
+        shield=True,
+        on_error=partial(on_settlement_failed, order_id=order_id, alerts=alerts),
     ).schedule(
         settle_order,
         order_id=order_id,

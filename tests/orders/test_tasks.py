@@ -20,7 +20,11 @@ from app.mocks import FakeServices, build_router
 from app.orders import service, tasks
 from app.orders.models import OrderStatus, Product
 from app.orders.schemas import OrderCreate, OrderLineIn
-from app.orders.task_error_handlers import on_payment_failed, payment_failure_reason
+from app.orders.task_error_handlers import (
+    on_payment_failed,
+    on_settlement_failed,
+    payment_failure_reason,
+)
 from app.seed import seed_catalogue
 from fastapi_tasks import Task
 from tests.orders.helpers import DESK_MAT
@@ -176,7 +180,22 @@ async def test_settle_treats_an_unreported_payment_as_failed(world: World) -> No
     order_id = await new_order(world)  # the charge task was cancelled before reporting
 
     assert await settle(world, order_id) == OrderStatus.PAYMENT_FAILED
-    assert (await order_state(world, order_id))[1] == "failed"
+    # Neither half ran: the settled order says so instead of staying "pending".
+    assert await order_state(world, order_id) == ("payment_failed", "failed", "failed")
+
+
+async def test_a_settlement_that_crashes_alerts_a_human(world: World) -> None:
+    order_id = await new_order(world)
+
+    await on_settlement_failed(
+        cast(Task, Done()),
+        RuntimeError("database is locked"),
+        order_id=order_id,
+        alerts=world.alerts,
+    )
+
+    [alert] = world.fakes.calls_to("alerts")
+    assert f"Order {order_id} could not be settled (RuntimeError)" in alert.body["text"]
 
 
 async def test_payment_handler_never_raises_even_when_alerts_are_down(
