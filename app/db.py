@@ -18,6 +18,10 @@ from sqlalchemy.types import TypeDecorator
 
 SessionFactory: TypeAlias = async_sessionmaker[AsyncSession]
 
+# How long a writer queues for SQLite's single write lock before failing ("database is
+# locked"). Bursts (20 concurrent orders, upload floods) queue well within it.
+BUSY_TIMEOUT_S = 15
+
 # SQLite batch migrations recreate tables, so every constraint needs a stable name.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -64,7 +68,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # queue instead of failing, and SQLite ignores foreign keys unless asked.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -73,7 +77,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite connections get WAL, busy_timeout and foreign keys."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 15})
+        engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
