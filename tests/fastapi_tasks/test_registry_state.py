@@ -253,3 +253,26 @@ async def test_per_task_config_wins_over_the_app_default() -> None:
     assert not custom.config.shielded
     assert custom.name == "custom"
     assert custom.config.retries == 1
+
+
+async def test_an_int_limit_is_sized_by_the_first_value_seen_for_a_name() -> None:
+    app = FastAPI()
+    add_tasks(app)
+    release = anyio.Event()
+
+    async def thumbnail() -> None:
+        await release.wait()
+
+    scheduler = get_scheduler(app)
+    first = scheduler.task(name="images.thumbnail", limit=1).schedule(thumbnail)
+    second = scheduler.task(name="images.thumbnail", limit=5).schedule(thumbnail)
+    other = scheduler.task(name="images.resize", limit=1).schedule(thumbnail)
+    with anyio.fail_after(2):
+        await first.started.wait()
+        await other.started.wait()  # another name: its own limiter
+    for _ in range(5):
+        await anyio.lowlevel.checkpoint()
+    assert second.state is TaskState.PENDING  # the name's limiter holds 1 token
+    release.set()
+    await wait_for_tasks(app, timeout=2)
+    assert state_of(second) is TaskState.SUCCEEDED
