@@ -240,6 +240,25 @@ async def test_outbox_shows_accepted_emails(
     assert mail["to"] == "ada@example.com"
 
 
+async def test_outbox_and_calls_can_return_only_the_newest(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    for _ in range(3):
+        await client.post("/orders", json=an_order_payload())
+    await wait_for_tasks(app, timeout=5)
+    every_call = (await client.get("/demo/calls")).json()
+    every_mail = (await client.get("/demo/outbox")).json()
+
+    calls = await client.get("/demo/calls", params={"limit": 2})
+    mails = await client.get("/demo/outbox", params={"limit": 1})
+
+    assert calls.json() == every_call[-2:]  # the newest two, still oldest first
+    assert calls.headers["x-total-count"] == str(len(every_call))
+    assert mails.json() == every_mail[-1:]
+    assert mails.headers["x-total-count"] == "3"
+    assert (await client.get("/demo/calls", params={"limit": 0})).status_code == 422
+
+
 @pytest.mark.parametrize(
     ("host", "port", "expected"),
     [

@@ -4,9 +4,9 @@ Mounted only in mock mode. Everything shown here is already redacted (no tokens,
 """
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from app.errors import UNREADABLE_BODY
@@ -14,6 +14,8 @@ from app.mocks import FakeServices, Faults, FaultsUpdate, RecordedCall
 from fastapi_tasks import Task, get_registry
 
 router = APIRouter(prefix="/demo", tags=["demo"])
+
+T = TypeVar("T")
 
 ServiceName = Literal["payment", "email", "cdn", "warehouse", "analytics", "alerts"]
 
@@ -102,18 +104,38 @@ def task_info(task: Task) -> TaskInfo:
     )
 
 
-@router.get("/outbox", summary="E-mails the fake e-mail service accepted")
-async def list_outbox(fakes: FakesDep) -> list[OutboxEmail]:
-    return [OutboxEmail.model_validate(email) for email in fakes.outbox]
+# Without a limit the whole history is returned (the contract); the dashboard asks for the
+# newest few only, so a busy demo does not ship megabytes every second.
+Newest = Annotated[
+    int | None,
+    Query(
+        ge=1, le=10_000, description="Only the newest N entries (still oldest first)"
+    ),
+]
+
+
+def _newest(items: list[T], limit: int | None, response: Response) -> list[T]:
+    response.headers["X-Total-Count"] = str(len(items))
+    return items if limit is None else items[-limit:]
+
+
+@router.get("/outbox", summary="E-mails the fake e-mail service accepted, oldest first")
+async def list_outbox(
+    fakes: FakesDep, response: Response, limit: Newest = None
+) -> list[OutboxEmail]:
+    mails = _newest(list(fakes.outbox), limit, response)
+    return [OutboxEmail.model_validate(email) for email in mails]
 
 
 @router.get("/calls", summary="Calls the fake systems received, oldest first")
 async def list_calls(
-    fakes: FakesDep, service: Annotated[ServiceName | None, Query()] = None
+    fakes: FakesDep,
+    response: Response,
+    service: Annotated[ServiceName | None, Query()] = None,
+    limit: Newest = None,
 ) -> list[RecordedCall]:
-    if service is None:
-        return list(fakes.calls)
-    return fakes.calls_to(service)
+    calls = list(fakes.calls) if service is None else fakes.calls_to(service)
+    return _newest(calls, limit, response)
 
 
 @router.get("/faults", summary="Current fault settings of the fake systems")

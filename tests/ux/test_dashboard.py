@@ -47,8 +47,12 @@ async def test_dashboard_is_one_self_contained_page(client: httpx.AsyncClient) -
     assert "://" not in html, "no absolute URL: no CDN, no web font, no external asset"
     assert "<link" not in html, "styles are inline"
     assert re.search(r"<script[^>]*\bsrc=", html) is None, "the script is inline"
-    for endpoint in ("demo/tasks", "demo/outbox", "demo/calls", "demo/faults"):
-        assert f'"{endpoint}"' in html, f"the page does not poll {endpoint}"
+    for endpoint in ('"demo/tasks"', "`demo/outbox?", "`demo/calls?", '"demo/faults"'):
+        assert endpoint in html, f"the page does not poll {endpoint}"
+    # The per-second clock sits outside the live region, so screen readers announce only
+    # connection changes, not every poll.
+    assert '<span id="status-text" role="status" aria-live="polite">' in html
+    assert '<span id="updated"></span>' in html
     for mode in ("immediate", "after_route", "after_response"):
         assert f"<b>{mode}</b>" in html, f"the legend does not explain {mode}"
 
