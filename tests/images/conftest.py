@@ -1,13 +1,19 @@
 """Image tests: small limits so oversize and bomb cases stay cheap."""
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
 from app.config import Settings
+from app.images import processing
 
 MAX_UPLOAD_BYTES = 256 * 1024
 MAX_PIXELS = 4_000_000
+STUCK_DEADLINE_S = 5.0
 
 
 @pytest.fixture
@@ -27,3 +33,30 @@ def files_under(directory: Path) -> list[Path]:
     if not directory.exists():
         return []
     return sorted(p for p in directory.rglob("*") if p.is_file())
+
+
+class StuckRender:
+    """Stands in for ``processing.render_variants``: blocks its worker thread until released."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> processing.RenderedImage:
+        self.entered.set()
+        self.release.wait(timeout=STUCK_DEADLINE_S)
+        raise RuntimeError("never finishes in this test")
+
+    async def wait_entered(self) -> None:
+        """Return once a job is inside the render (fails after the deadline)."""
+        with anyio.fail_after(STUCK_DEADLINE_S):
+            await anyio.to_thread.run_sync(self.entered.wait)
+
+
+@pytest.fixture
+def stuck_render(monkeypatch: pytest.MonkeyPatch) -> Iterator[StuckRender]:
+    """Processing that never finishes; released at teardown at the latest."""
+    stub = StuckRender()
+    monkeypatch.setattr(processing, "render_variants", stub)
+    yield stub
+    stub.release.set()

@@ -1,37 +1,24 @@
-import threading
-from typing import Any
-
-import anyio
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
 from app.config import Settings
-from app.images import processing, recovery, tasks
+from app.images import recovery, tasks
 from app.main import create_app
 from fastapi_tasks import TaskState, get_registry
 
-from .conftest import files_under
+from .conftest import StuckRender, files_under
 from .imagegen import png_bytes
 from .test_router import stored_records, upload
-from .test_tasks import DEADLINE_S, eventually
+from .test_tasks import eventually
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_restart_cleans_up_after_jobs_that_never_started(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, stuck_render: StuckRender
 ) -> None:
     settings = settings.model_copy(update={"image_jobs_limit": 1})
-    entered = threading.Event()
-    release = threading.Event()
-
-    def stuck_render(*args: Any, **kwargs: Any) -> processing.RenderedImage:
-        entered.set()
-        release.wait(timeout=DEADLINE_S)
-        raise RuntimeError("never finishes in this test")
-
-    monkeypatch.setattr(processing, "render_variants", stuck_render)
     app = create_app(settings)
     try:
         async with LifespanManager(app) as manager:
@@ -41,8 +28,7 @@ async def test_restart_cleans_up_after_jobs_that_never_started(
             ) as http:
                 first = (await upload(http, png_bytes((30, 30)))).json()["image_id"]
                 second = (await upload(http, png_bytes((30, 30)))).json()["image_id"]
-                with anyio.fail_after(DEADLINE_S):
-                    await anyio.to_thread.run_sync(entered.wait)
+                await stuck_render.wait_entered()
                 registry = get_registry(app)
                 await eventually(
                     lambda: (
@@ -52,7 +38,7 @@ async def test_restart_cleans_up_after_jobs_that_never_started(
                     "one job runs, one waits for the limit",
                 )
     finally:
-        release.set()
+        stuck_render.release.set()
 
     # the running job recorded its cancellation; the waiting one never ran at all
     before = {r.id: (r.status, r.error) for r in await stored_records(settings)}

@@ -21,7 +21,7 @@ from app.mocks import FakeServices
 from fastapi_tasks import Task, TaskState, get_registry
 from fastapi_tasks.testing import wait_for_tasks
 
-from .conftest import files_under
+from .conftest import StuckRender, files_under
 from .imagegen import animated_gif_bytes, png_bytes, rgba_png_bytes
 from .test_router import stored_records, upload
 
@@ -221,17 +221,8 @@ async def test_burst_runs_at_most_image_jobs_limit_at_once(
 
 
 async def test_shutdown_during_processing_marks_failed_and_cleans_up(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, stuck_render: StuckRender
 ) -> None:
-    entered = threading.Event()
-    release = threading.Event()
-
-    def stuck_render(*args: Any, **kwargs: Any) -> processing.RenderedImage:
-        entered.set()
-        release.wait(timeout=DEADLINE_S)
-        raise RuntimeError("never finishes in this test")
-
-    monkeypatch.setattr(processing, "render_variants", stuck_render)
     app = create_app(settings)
     try:
         async with LifespanManager(app) as manager:
@@ -241,11 +232,10 @@ async def test_shutdown_during_processing_marks_failed_and_cleans_up(
             ) as http:
                 response = await upload(http, animated_gif_bytes((40, 40)))
                 assert response.status_code == 202
-                with anyio.fail_after(DEADLINE_S):
-                    await anyio.to_thread.run_sync(entered.wait)
+                await stuck_render.wait_entered()
             # leaving the lifespan cancels the (non-shielded) task mid-processing
     finally:
-        release.set()
+        stuck_render.release.set()
     [record] = await stored_records(settings)
     assert record.status == "failed"
     assert record.error == tasks.CANCELLED_ERROR
