@@ -3,12 +3,14 @@
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from app.db import Base, SessionFactory, make_engine, make_session_factory
 
 # The models must be imported for create_all to see their tables.
 from app.users import models as _models  # noqa: F401
+from app.users import passwords
 
 
 @pytest.fixture
@@ -21,3 +23,23 @@ async def sessions(tmp_path: Path) -> AsyncIterator[SessionFactory]:
         yield make_session_factory(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def hashing_waits_for_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hold two registrations inside the hashing step until both passed the "is it taken?"
+    lookup, so only the database constraint can stop the second one."""
+    arrived = 0
+    both_checked = anyio.Event()
+    real_hash = passwords.hash_password
+
+    async def hash_when_both_checked(plain: str, *, rounds: int) -> str:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 2:
+            both_checked.set()
+        with anyio.fail_after(5):
+            await both_checked.wait()
+        return await real_hash(plain, rounds=rounds)
+
+    monkeypatch.setattr(passwords, "hash_password", hash_when_both_checked)

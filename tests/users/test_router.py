@@ -13,7 +13,6 @@ from app.analytics.tracking import EventTracker
 from app.config import Settings
 from app.db import make_engine, make_session_factory, utcnow
 from app.mocks import FakeServices
-from app.users import passwords
 from app.users.models import UserVerificationToken
 from app.users.schemas import REGISTERED_MESSAGE
 from fastapi_tasks.testing import wait_for_tasks
@@ -184,24 +183,10 @@ async def test_register_answers_409_for_a_taken_address_in_any_case(
     assert len(fakes.outbox) == 1  # no e-mail for the refused registration
 
 
+@pytest.mark.usefixtures("hashing_waits_for_both")
 async def test_concurrent_registrations_answer_one_201_and_one_409(
-    client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    # Both requests pass the "is it taken?" lookup before either inserts.
-    arrived = 0
-    both_checked = anyio.Event()
-    real_hash = passwords.hash_password
-
-    async def hash_when_both_checked(plain: str, *, rounds: int) -> str:
-        nonlocal arrived
-        arrived += 1
-        if arrived == 2:
-            both_checked.set()
-        with anyio.fail_after(5):
-            await both_checked.wait()
-        return await real_hash(plain, rounds=rounds)
-
-    monkeypatch.setattr(passwords, "hash_password", hash_when_both_checked)
     statuses: list[int] = []
 
     async def attempt(address: str) -> None:

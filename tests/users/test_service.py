@@ -113,25 +113,10 @@ async def test_register_keeps_the_address_as_typed_and_compares_it_folded(
     assert registration.user.email_normalized == "ada.lovelace@example.com"
 
 
+@pytest.mark.usefixtures("hashing_waits_for_both")
 async def test_concurrent_registrations_of_one_address_let_exactly_one_win(
-    sessions: SessionFactory, monkeypatch: pytest.MonkeyPatch
+    sessions: SessionFactory,
 ) -> None:
-    # Hold both registrations inside the hashing step until both have passed the
-    # "is it taken?" lookup: only the database constraint can stop the second.
-    arrived = 0
-    both_checked = anyio.Event()
-    real_hash = passwords.hash_password
-
-    async def hash_when_both_checked(plain: str, *, rounds: int) -> str:
-        nonlocal arrived
-        arrived += 1
-        if arrived == 2:
-            both_checked.set()
-        with anyio.fail_after(5):
-            await both_checked.wait()
-        return await real_hash(plain, rounds=rounds)
-
-    monkeypatch.setattr(passwords, "hash_password", hash_when_both_checked)
     outcomes: list[str] = []
 
     async def attempt(email: str) -> None:
