@@ -8,7 +8,7 @@ import logging
 
 import httpx
 
-from app.clients.alerts import AlertClient
+from app.clients.alerts import AlertClient, Severity
 from app.clients.payment_gateway import PaymentDeclinedError
 from app.db import SessionFactory
 from app.orders import service
@@ -16,6 +16,16 @@ from app.orders.exceptions import OutOfStockError
 from fastapi_tasks import Task
 
 logger = logging.getLogger(__name__)
+
+
+async def _alert(
+    alerts: AlertClient, order_id: int, text: str, *, severity: Severity = "error"
+) -> None:
+    # A handler never raises: an alert that cannot be delivered is logged instead.
+    try:
+        await alerts.send(text=text, severity=severity, source="orders")
+    except Exception as exc:
+        logger.error("order %s: alert not delivered: %s", order_id, type(exc).__name__)
 
 
 def payment_failure_reason(error: Exception) -> str:
@@ -55,16 +65,12 @@ async def on_payment_failed(
         task.attempts,
         reason,
     )
-    try:
-        await alerts.send(
-            text=f"Payment failed for order {order_id}: {reason}",
-            severity="warning" if isinstance(error, PaymentDeclinedError) else "error",
-            source="orders",
-        )
-    except Exception as exc:
-        logger.error(
-            "order %s: payment alert not delivered: %s", order_id, type(exc).__name__
-        )
+    await _alert(
+        alerts,
+        order_id,
+        f"Payment failed for order {order_id}: {reason}",
+        severity="warning" if isinstance(error, PaymentDeclinedError) else "error",
+    )
 
 
 async def on_stock_reservation_failed(
@@ -92,13 +98,9 @@ async def on_stock_reservation_failed(
     logger.warning("%s: order %s: %s", task.name, order_id, reason)
     if isinstance(error, OutOfStockError):
         return
-    try:
-        await alerts.send(
-            text=f"Stock reservation failed for order {order_id}: {reason}",
-            source="orders",
-        )
-    except Exception as exc:
-        logger.error("order %s: alert not delivered: %s", order_id, type(exc).__name__)
+    await _alert(
+        alerts, order_id, f"Stock reservation failed for order {order_id}: {reason}"
+    )
 
 
 async def on_warehouse_notification_failed(
@@ -112,13 +114,11 @@ async def on_warehouse_notification_failed(
         task.attempts,
         type(error).__name__,
     )
-    try:
-        await alerts.send(
-            text=f"Warehouse not notified of confirmed order {order_id}; ship it by hand",
-            source="orders",
-        )
-    except Exception as exc:
-        logger.error("order %s: alert not delivered: %s", order_id, type(exc).__name__)
+    await _alert(
+        alerts,
+        order_id,
+        f"Warehouse not notified of confirmed order {order_id}; ship it by hand",
+    )
 
 
 async def on_settlement_failed(
@@ -131,13 +131,11 @@ async def on_settlement_failed(
         order_id,
         type(error).__name__,
     )
-    try:
-        await alerts.send(
-            text=(
-                f"Order {order_id} could not be settled ({type(error).__name__}): "
-                "check its payment and reserved stock by hand"
-            ),
-            source="orders",
-        )
-    except Exception as exc:
-        logger.error("order %s: alert not delivered: %s", order_id, type(exc).__name__)
+    await _alert(
+        alerts,
+        order_id,
+        (
+            f"Order {order_id} could not be settled ({type(error).__name__}): "
+            "check its payment and reserved stock by hand"
+        ),
+    )
