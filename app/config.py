@@ -88,6 +88,21 @@ class Settings(BaseSettings):
         ge=0,
         description="Delay before the first retry of a failed e-mail (doubles per retry)",
     )
+    outbox_max_attempts: int = Field(
+        default=4,
+        ge=1,
+        description="Delivery attempts per promised e-mail, shipment or alert before it is marked failed and alerted",
+    )
+    sweep_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the sweeper delivers outbox rows whose task died and re-drives stuck orders (it also runs at startup)",
+    )
+    order_stuck_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="An order still processing this long after its last change is re-driven by the sweeper",
+    )
     fake_payment_slow_s: float = Field(
         default=2.0,
         ge=0,

@@ -7,6 +7,7 @@ drained while the engine and the HTTP client are still open; they close afterwar
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TypedDict
 
@@ -28,7 +29,10 @@ from app.clients.warehouse import WarehouseClient
 from app.config import Settings
 from app.db import SessionFactory, make_engine, make_session_factory
 from app.mocks import FakeServices, build_router
+from app.orders.pipeline import OrderPipeline
+from app.outbox.delivery import Outbox
 from app.seed import seed_catalogue
+from app.sweeper import sweeper_running
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,8 @@ class AppState(TypedDict):
     analytics_api: AnalyticsApiClient
     cdn: CdnClient
     tracker: EventTracker
+    outbox: Outbox
+    orders: OrderPipeline
     fakes: FakeServices | None
 
 
@@ -118,7 +124,13 @@ def lifespan_for(
             await prepare_database(settings, engine)
             mock = settings.mode == "mock"
             fake_services = (
-                (fakes or FakeServices(payment_slow_s=settings.fake_payment_slow_s))
+                (
+                    fakes
+                    or FakeServices(
+                        settings.data_dir / "fakes.db",
+                        payment_slow_s=settings.fake_payment_slow_s,
+                    )
+                )
                 if mock
                 else None
             )
@@ -139,21 +151,48 @@ def lifespan_for(
                     alerts=alerts,
                     sessions=sessions,
                 )
+                email = EmailServiceClient(http, settings.email_service)
+                payments = PaymentGatewayClient(http, settings.payment_gateway)
+                outbox = Outbox(
+                    sessions=sessions,
+                    email=email,
+                    warehouse=WarehouseClient(http, settings.warehouse),
+                    alerts=alerts,
+                    max_attempts=settings.outbox_max_attempts,
+                    retry_delay_s=settings.email_retry_delay_s,
+                )
+                orders = OrderPipeline(
+                    sessions=sessions,
+                    payments=payments,
+                    outbox=outbox,
+                    tracker=tracker,
+                    retry_delay_s=settings.email_retry_delay_s,
+                    stuck_after=timedelta(seconds=settings.order_stuck_after_s),
+                )
                 await tracker.start()  # the periodic (age) flusher
                 try:
-                    yield AppState(
-                        settings=settings,
-                        sessions=sessions,
-                        http=http,
-                        payments=PaymentGatewayClient(http, settings.payment_gateway),
-                        email=EmailServiceClient(http, settings.email_service),
-                        warehouse=WarehouseClient(http, settings.warehouse),
-                        alerts=alerts,
-                        analytics_api=analytics_api,
-                        cdn=CdnClient(http, settings.cdn),
-                        tracker=tracker,
-                        fakes=fake_services,
-                    )
+                    async with sweeper_running(
+                        [
+                            ("orders", orders.resume_stuck),
+                            ("outbox", outbox.deliver_due),
+                        ],
+                        interval_s=settings.sweep_interval_s,
+                    ):
+                        yield AppState(
+                            settings=settings,
+                            sessions=sessions,
+                            http=http,
+                            payments=payments,
+                            email=email,
+                            warehouse=outbox.warehouse,
+                            alerts=alerts,
+                            analytics_api=analytics_api,
+                            cdn=CdnClient(http, settings.cdn),
+                            tracker=tracker,
+                            outbox=outbox,
+                            orders=orders,
+                            fakes=fake_services,
+                        )
                 finally:
                     # After the task library drained, before the client and engine close:
                     # every buffered event is delivered or stored (shielded, bounded).

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import app.analytics.models
 import app.images.models
 import app.orders.models
+import app.outbox.models
 import app.users.models  # noqa: F401
 from app.config import get_settings
 from app.db import Base

@@ -34,6 +34,11 @@ def raise_for_status(response: httpx.Response, *, service: str) -> None:
     response.raise_for_status()
 
 
+def idempotency_header(key: str | None) -> dict[str, str]:
+    """``{"Idempotency-Key": key}``, or nothing without a key."""
+    return {} if key is None else {"Idempotency-Key": key}
+
+
 class ServiceClient:
     """Base of the per-system clients; holds the shared client, never creates one."""
 

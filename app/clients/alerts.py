@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from app.clients._base import ServiceClient
+from app.clients._base import ServiceClient, idempotency_header
 
 Severity = Literal["info", "warning", "error"]
 
@@ -11,10 +11,17 @@ class AlertClient(ServiceClient):
     """Posts an alert for a human; callers pass ids and reasons, never secrets."""
 
     async def send(
-        self, *, text: str, severity: Severity = "error", source: str = "demo"
+        self,
+        *,
+        text: str,
+        severity: Severity = "error",
+        source: str = "demo",
+        idempotency_key: str | None = None,
     ) -> None:
         """Post one alert; raises ``httpx.HTTPError`` when the webhook refuses."""
         response = await self._post(
-            "/alert", {"text": text, "severity": severity, "source": source}
+            "/alert",
+            {"text": text, "severity": severity, "source": source},
+            headers=idempotency_header(idempotency_key),
         )
         response.raise_for_status()

@@ -1,7 +1,7 @@
 """The payment gateway: charges and refunds, idempotent by order id."""
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, SecretStr
@@ -24,6 +24,27 @@ class Refund(BaseModel):
     status: Literal["succeeded"]
 
 
+class ChargeRecord(BaseModel):
+    """What the gateway remembers of a charge request: its first answer, by key."""
+
+    idempotency_key: str
+    status_code: int
+    response: dict[str, Any]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code == httpx.codes.OK
+
+    @property
+    def charge_id(self) -> str | None:
+        value = self.response.get("charge_id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def decline_code(self) -> str:
+        return str(self.response.get("error", "card_declined"))
+
+
 class PaymentDeclinedError(Exception):
     """The gateway answered and refused the charge; retrying will not help."""
 
@@ -31,6 +52,11 @@ class PaymentDeclinedError(Exception):
         super().__init__(f"payment for order {order_id} declined ({code})")
         self.order_id = order_id
         self.code = code
+
+
+def charge_key(order_id: int) -> str:
+    """The Idempotency-Key of an order's charge: every retry and lookup uses it."""
+    return str(order_id)
 
 
 def _money(amount: Decimal) -> str:
@@ -63,7 +89,7 @@ class PaymentGatewayClient(ServiceClient):
                 "token": token.get_secret_value(),
                 "metadata": {"order_id": order_id},
             },
-            headers={"Idempotency-Key": str(order_id)},
+            headers={"Idempotency-Key": charge_key(order_id)},
         )
         if response.status_code == httpx.codes.PAYMENT_REQUIRED:
             code = "card_declined"
@@ -72,6 +98,21 @@ class PaymentGatewayClient(ServiceClient):
             raise PaymentDeclinedError(order_id, code)
         response.raise_for_status()
         return Charge.model_validate(response.json())
+
+    async def find_charge(self, *, order_id: int) -> ChargeRecord | None:
+        """Ask what became of the order's charge request; None if the gateway never saw it.
+
+        This is how an unknown outcome (a timeout after the request was sent) is settled.
+        """
+        response = await self._http.get(
+            f"{self.base_url}/charges/{charge_key(order_id)}",
+            headers=self._headers,
+            timeout=self._timeout,
+        )
+        if response.status_code == httpx.codes.NOT_FOUND:
+            return None
+        response.raise_for_status()
+        return ChargeRecord.model_validate(response.json())
 
     async def refund(
         self, *, order_id: int, charge_id: str, amount: Decimal, currency: str = "USD"

@@ -2,11 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 
 from app.db import SessionDep
 from app.orders import service
 from app.orders.models import Order
+from app.orders.pipeline import OrderPipeline
 from app.orders.schemas import MAX_ID
 
 
@@ -19,3 +20,12 @@ async def valid_order_id(
 
 
 ExistingOrder = Annotated[Order, Depends(valid_order_id)]
+
+
+def get_order_pipeline(request: Request) -> OrderPipeline:
+    """The order pipeline built by the lifespan."""
+    pipeline: OrderPipeline = request.state.orders
+    return pipeline
+
+
+OrderPipelineDep = Annotated[OrderPipeline, Depends(get_order_pipeline)]

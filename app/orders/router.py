@@ -2,18 +2,10 @@
 
 from fastapi import APIRouter, status
 
-from app.clients.dependencies import (
-    AlertsDep,
-    EmailServiceDep,
-    PaymentGatewayDep,
-    SettingsDep,
-    TrackerDep,
-    WarehouseDep,
-)
-from app.db import SessionDep, SessionFactoryDep
+from app.db import SessionDep
 from app.errors import UNREADABLE_BODY
 from app.orders import service
-from app.orders.dependencies import ExistingOrder
+from app.orders.dependencies import ExistingOrder, OrderPipelineDep
 from app.orders.models import Order, OrderStatus
 from app.orders.schemas import (
     OrderAccepted,
@@ -22,13 +14,14 @@ from app.orders.schemas import (
     OrderRead,
     ProductRead,
 )
-from app.orders.tasks import schedule_order_processing
+from app.outbox import service as outbox
+from app.outbox.schemas import OutboxEntryRead
 from fastapi_tasks import Tasks
 
 router = APIRouter(tags=["orders"])
 
 
-def _order_read(order: Order) -> OrderRead:
+def _order_read(order: Order, notifications: list[OutboxEntryRead]) -> OrderRead:
     return OrderRead(
         order_id=order.id,
         user_id=order.user_id,
@@ -45,6 +38,7 @@ def _order_read(order: Order) -> OrderRead:
             )
             for line in order.lines
         ],
+        notifications=notifications,
     )
 
 
@@ -75,29 +69,12 @@ async def list_products(session: SessionDep) -> list[ProductRead]:
 async def create_order(
     body: OrderCreate,
     session: SessionDep,
-    sessions: SessionFactoryDep,
-    settings: SettingsDep,
-    payments: PaymentGatewayDep,
-    email: EmailServiceDep,
-    warehouse: WarehouseDep,
-    alerts: AlertsDep,
-    tracker: TrackerDep,
+    pipeline: OrderPipelineDep,
     tasks: Tasks,
 ) -> OrderAccepted:
     """Prices come from the catalogue; poll ``GET /orders/{order_id}`` for the outcome."""
     order = await service.create_order(session, body)  # committed: tasks can read it
-    schedule_order_processing(
-        tasks,
-        order=order,
-        payment_token=body.payment_token,
-        sessions=sessions,
-        payments=payments,
-        email=email,
-        warehouse=warehouse,
-        alerts=alerts,
-        tracker=tracker,
-        email_retry_delay_s=settings.email_retry_delay_s,
-    )
+    pipeline.schedule(tasks, order=order, payment_token=body.payment_token)
     return OrderAccepted(
         order_id=order.id, status=OrderStatus.PROCESSING, total=order.total
     )
@@ -108,5 +85,8 @@ async def create_order(
     summary="An order with its payment and inventory status",
     responses={404: {"description": "Order not found"}},
 )
-async def get_order(order: ExistingOrder) -> OrderRead:
-    return _order_read(order)
+async def get_order(order: ExistingOrder, session: SessionDep) -> OrderRead:
+    messages = await outbox.for_subject(
+        session, subject_type="order", subject_id=order.id
+    )
+    return _order_read(order, [OutboxEntryRead.of(message) for message in messages])

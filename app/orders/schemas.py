@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, SecretStr
 
 from app.orders.models import InventoryStatus, OrderStatus, PaymentStatus
+from app.outbox.schemas import OutboxEntryRead
 
 # SQLite integers are 64-bit: a larger id would fail in the driver (a 500), not be a 422/404.
 MAX_ID = 2**63 - 1
@@ -87,6 +88,18 @@ class OrderRead(BaseModel):
                     "inventory_status": "reserved",
                     "total": 179.98,
                     "items": [{"product_id": 1, "quantity": 2, "price": 89.99}],
+                    "notifications": [
+                        {
+                            "message_id": 7,
+                            "kind": "email",
+                            "topic": "order_confirmation",
+                            "status": "sent",
+                            "attempts": 1,
+                            "created_at": "2026-11-30T10:00:00.120000Z",
+                            "sent_at": "2026-11-30T10:00:00.180000Z",
+                            "last_error": None,
+                        }
+                    ],
                 }
             ]
         }
@@ -100,6 +113,10 @@ class OrderRead(BaseModel):
     inventory_status: InventoryStatus
     total: Money
     items: list[OrderLineRead]
+    notifications: list[OutboxEntryRead] = Field(
+        default_factory=list,
+        description="What the order promised (e-mail, shipment, alerts) and whether it was delivered",
+    )
 
 
 class ProductRead(BaseModel):

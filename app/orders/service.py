@@ -6,6 +6,7 @@ reserve more than the stock, and an order reserves all of its items or none.
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -29,6 +30,8 @@ from app.orders.models import (
     Product,
 )
 from app.orders.schemas import OrderCreate
+from app.outbox import service as outbox
+from app.outbox.service import NewMessage
 
 
 def _rowcount(result: Any) -> int:
@@ -84,6 +87,16 @@ def order_total(lines: Sequence[OrderLine]) -> Decimal:
     return sum(
         (line.unit_price * line.quantity for line in lines), start=Decimal("0.00")
     )
+
+
+async def stuck_order_ids(
+    session: AsyncSession, *, changed_before: datetime | None
+) -> Sequence[int]:
+    """Orders still ``processing`` (all of them, or those unchanged since ``changed_before``)."""
+    query = select(Order.id).where(Order.status == OrderStatus.PROCESSING)
+    if changed_before is not None:
+        query = query.where(Order.updated_at < changed_before)
+    return (await session.scalars(query.order_by(Order.id))).all()
 
 
 async def get_order(session: AsyncSession, order_id: int) -> Order:
@@ -145,28 +158,56 @@ async def reserve_stock(session: AsyncSession, order_id: int) -> bool:
     return True
 
 
-async def release_stock(session: AsyncSession, order_id: int) -> bool:
-    """Give back a reservation (compensation for a failed payment); False if none was held."""
-    quantities = await _quantities(session, order_id)
-    await session.commit()
+async def _release(
+    session: AsyncSession, order_id: int, quantities: list[tuple[int, int]]
+) -> None:
+    claimed = await session.execute(
+        update(Order)
+        .where(
+            Order.id == order_id,
+            Order.inventory_status == InventoryStatus.RESERVED,
+        )
+        .values(inventory_status=InventoryStatus.RELEASED, updated_at=utcnow())
+    )
+    if _rowcount(claimed) == 0:
+        return
+    for product_id, quantity in quantities:
+        await session.execute(
+            update(Product)
+            .where(Product.id == product_id)
+            .values(reserved=Product.reserved - quantity)
+        )
+
+
+async def settle(
+    session: AsyncSession,
+    order_id: int,
+    status: OrderStatus,
+    *,
+    release_stock: bool,
+    promises: Sequence[NewMessage],
+) -> bool:
+    """Leave ``processing`` exactly once, in one transaction with what that promises.
+
+    The final status, the released stock (compensation for a failed payment) and the
+    outbox rows (the customer's e-mail, the warehouse's shipment) commit together or not
+    at all. False if the order was already settled.
+    """
+    quantities = await _quantities(session, order_id) if release_stock else []
+    await session.commit()  # end the read; the transaction below starts with a write
     try:
         claimed = await session.execute(
             update(Order)
-            .where(
-                Order.id == order_id,
-                Order.inventory_status == InventoryStatus.RESERVED,
-            )
-            .values(inventory_status=InventoryStatus.RELEASED, updated_at=utcnow())
+            .where(Order.id == order_id, Order.status == OrderStatus.PROCESSING)
+            .values(status=status, updated_at=utcnow())
         )
         if _rowcount(claimed) == 0:
             await session.rollback()
             return False
-        for product_id, quantity in quantities:
-            await session.execute(
-                update(Product)
-                .where(Product.id == product_id)
-                .values(reserved=Product.reserved - quantity)
-            )
+        if release_stock:
+            await _release(session, order_id, quantities)
+        for message in promises:
+            outbox.add(session, message)
         await session.commit()
     except BaseException:
         await session.rollback()
@@ -175,15 +216,24 @@ async def release_stock(session: AsyncSession, order_id: int) -> bool:
 
 
 async def _update_order(
-    session: AsyncSession, order_id: int, *conditions: Any, **values: Any
+    session: AsyncSession,
+    order_id: int,
+    *conditions: Any,
+    promises: Sequence[NewMessage] = (),
+    **values: Any,
 ) -> bool:
+    """One conditional update; ``promises`` are staged in its transaction if it applied."""
     result = await session.execute(
         update(Order)
         .where(Order.id == order_id, *conditions)
         .values(updated_at=utcnow(), **values)
     )
+    applied = _rowcount(result) == 1
+    if applied:
+        for message in promises:
+            outbox.add(session, message)
     await session.commit()
-    return _rowcount(result) == 1
+    return applied
 
 
 async def mark_paid(session: AsyncSession, order_id: int, *, charge_id: str) -> bool:
@@ -198,26 +248,36 @@ async def mark_paid(session: AsyncSession, order_id: int, *, charge_id: str) -> 
 
 
 async def mark_payment_failed(
-    session: AsyncSession, order_id: int, *, reason: str
+    session: AsyncSession,
+    order_id: int,
+    *,
+    reason: str,
+    promises: Sequence[NewMessage] = (),
 ) -> bool:
-    """Record a failed charge and why (never the token)."""
+    """Record a failed charge and why (never the token), with its alert if any."""
     return await _update_order(
         session,
         order_id,
         Order.payment_status == PaymentStatus.PENDING,
+        promises=promises,
         payment_status=PaymentStatus.FAILED,
         failure_reason=reason,
     )
 
 
 async def mark_inventory_failed(
-    session: AsyncSession, order_id: int, *, reason: str
+    session: AsyncSession,
+    order_id: int,
+    *,
+    reason: str,
+    promises: Sequence[NewMessage] = (),
 ) -> bool:
     """Record a failed reservation (an earlier failure reason, e.g. the payment's, is kept)."""
     return await _update_order(
         session,
         order_id,
         Order.inventory_status == InventoryStatus.PENDING,
+        promises=promises,
         inventory_status=InventoryStatus.FAILED,
         failure_reason=func.coalesce(Order.failure_reason, reason),
     )
@@ -230,30 +290,4 @@ async def mark_refunded(session: AsyncSession, order_id: int) -> bool:
         order_id,
         Order.payment_status == PaymentStatus.SUCCEEDED,
         payment_status=PaymentStatus.REFUNDED,
-    )
-
-
-async def set_final_status(
-    session: AsyncSession,
-    order_id: int,
-    status: OrderStatus,
-    *,
-    reason: str | None = None,
-) -> bool:
-    """Leave ``processing`` exactly once; False if the order was already settled."""
-    values: dict[str, Any] = {"status": status}
-    if reason is not None:
-        values["failure_reason"] = func.coalesce(Order.failure_reason, reason)
-    return await _update_order(
-        session, order_id, Order.status == OrderStatus.PROCESSING, **values
-    )
-
-
-async def mark_customer_notified(session: AsyncSession, order_id: int) -> bool:
-    """Remember that the order's one e-mail went out."""
-    return await _update_order(
-        session,
-        order_id,
-        Order.customer_notified_at.is_(None),
-        customer_notified_at=utcnow(),
     )

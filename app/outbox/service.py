@@ -1,0 +1,234 @@
+"""Outbox rows in and out of the database; callers own the surrounding transaction.
+
+``add`` never commits: it joins the caller's transaction, so the row exists exactly when
+the state change that promised it does. The other functions commit their own small writes.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.outbox.models import OutboxKind, OutboxMessage, OutboxStatus
+
+# Payload values that must not outlive the delivery (the verification link carries the
+# only plaintext copy of its token); replaced once the row is sent or failed.
+SECRET_DATA_KEYS = frozenset({"verification_url"})
+SCRUBBED = "***delivered***"
+
+# How long the task scheduled with a new row has before the sweeper may deliver it too
+# (harmless if both do: the receiver dedupes on the key).
+HANDOFF = timedelta(seconds=10)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """What to promise: a kind, a topic for readers, the payload, and whom it concerns."""
+
+    kind: OutboxKind
+    topic: str
+    payload: dict[str, Any]
+    subject_type: str | None = None
+    subject_id: int | None = None
+
+
+def add(
+    session: AsyncSession,
+    message: NewMessage,
+    *,
+    now: datetime | None = None,
+    handoff: timedelta = HANDOFF,
+) -> OutboxMessage:
+    """Stage a row in the caller's transaction (not committed here).
+
+    It is due for the sweeper only after ``handoff``: until then the task scheduled with
+    it is expected to deliver it.
+    """
+    now = now or utcnow()
+    row = OutboxMessage(
+        kind=message.kind,
+        topic=message.topic,
+        payload=message.payload,
+        subject_type=message.subject_type,
+        subject_id=message.subject_id,
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now + handoff,
+    )
+    session.add(row)
+    return row
+
+
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+async def claim(
+    session: AsyncSession,
+    message_id: int,
+    *,
+    now: datetime,
+    lease: timedelta,
+    ignore_lease: bool = False,
+) -> OutboxMessage | None:
+    """Take a pending row for one delivery attempt; None if it is sent, failed or taken.
+
+    One conditional UPDATE, so of a task and a sweeper racing for a row only one wins.
+    ``ignore_lease`` is for the startup sweep: leases held then belong to a dead process.
+    """
+    conditions = [
+        OutboxMessage.id == message_id,
+        OutboxMessage.status == OutboxStatus.PENDING,
+    ]
+    if not ignore_lease:
+        conditions.append(
+            or_(
+                OutboxMessage.locked_until.is_(None),
+                OutboxMessage.locked_until < now,
+            )
+        )
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(*conditions)
+        .values(locked_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    if _rowcount(result) != 1:
+        return None
+    return await session.get(OutboxMessage, message_id, populate_existing=True)
+
+
+def _scrubbed(payload: dict[str, Any]) -> dict[str, Any]:
+    data = payload.get("data")
+    if not isinstance(data, dict) or not SECRET_DATA_KEYS & data.keys():
+        return payload
+    return {
+        **payload,
+        "data": {
+            key: SCRUBBED if key in SECRET_DATA_KEYS else value
+            for key, value in data.items()
+        },
+    }
+
+
+async def mark_sent(
+    session: AsyncSession, message: OutboxMessage, *, now: datetime
+) -> None:
+    """Record a delivery the receiver accepted."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message.id)
+        .values(
+            status=OutboxStatus.SENT,
+            attempts=OutboxMessage.attempts + 1,
+            sent_at=now,
+            locked_until=None,
+            last_error=None,
+            payload=_scrubbed(message.payload),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
+async def record_failure(
+    session: AsyncSession,
+    message: OutboxMessage,
+    *,
+    error: str,
+    retry_at: datetime | None,
+    alert: NewMessage | None = None,
+    now: datetime,
+) -> OutboxMessage | None:
+    """Count a failed attempt: due again at ``retry_at``, or ``failed`` for good if None.
+
+    A row that fails for good adds its ``alert`` in the same transaction (returned).
+    """
+    values: dict[str, Any] = {
+        "attempts": OutboxMessage.attempts + 1,
+        "locked_until": None,
+        "last_error": error[:200],
+    }
+    if retry_at is None:
+        values.update(status=OutboxStatus.FAILED, payload=_scrubbed(message.payload))
+    else:
+        values["next_attempt_at"] = retry_at
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message.id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    follow_up = None
+    if retry_at is None and alert is not None:
+        follow_up = add(session, alert, now=now, handoff=timedelta(0))
+    await session.commit()
+    return follow_up
+
+
+async def due_ids(
+    session: AsyncSession, *, now: datetime, startup: bool, limit: int
+) -> Sequence[int]:
+    """Pending rows the sweeper should deliver, oldest first.
+
+    At startup every pending row is due: their tasks died with the previous process.
+    """
+    query = select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.PENDING)
+    if not startup:
+        query = query.where(
+            OutboxMessage.next_attempt_at <= now,
+            or_(
+                OutboxMessage.locked_until.is_(None),
+                OutboxMessage.locked_until < now,
+            ),
+        )
+    return (await session.scalars(query.order_by(OutboxMessage.id).limit(limit))).all()
+
+
+async def pending_ids(
+    session: AsyncSession,
+    *,
+    subject_type: str,
+    subject_id: int,
+    kind: OutboxKind | None = None,
+) -> Sequence[int]:
+    """Pending rows about one order or user (optionally of one kind), oldest first."""
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.subject_type == subject_type,
+        OutboxMessage.subject_id == subject_id,
+        OutboxMessage.status == OutboxStatus.PENDING,
+    )
+    if kind is not None:
+        query = query.where(OutboxMessage.kind == kind)
+    return (await session.scalars(query.order_by(OutboxMessage.id))).all()
+
+
+async def for_subject(
+    session: AsyncSession, *, subject_type: str, subject_id: int
+) -> Sequence[OutboxMessage]:
+    """Every row about one order or user, oldest first (for GET /orders/{id} etc.)."""
+    return (
+        await session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.subject_type == subject_type,
+                OutboxMessage.subject_id == subject_id,
+            )
+            .order_by(OutboxMessage.id)
+        )
+    ).all()
+
+
+async def recent(session: AsyncSession, *, limit: int) -> Sequence[OutboxMessage]:
+    """The newest rows, newest first (the dashboard's view)."""
+    return (
+        await session.scalars(
+            select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+        )
+    ).all()
