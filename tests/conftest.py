@@ -7,6 +7,7 @@ schema is exactly what Alembic builds, and startup stays fast).
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -37,7 +38,15 @@ def sqlite_url(path: Path) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, migrated_database: Path) -> Settings:
+def settings_overrides() -> dict[str, Any]:
+    """Extra settings for one test: ``@pytest.mark.parametrize("settings_overrides", [{...}])``."""
+    return {}
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path, migrated_database: Path, settings_overrides: dict[str, Any]
+) -> Settings:
     """Mock mode, a fresh migrated database, temp dirs, and short delays."""
     database = tmp_path / "app.db"
     shutil.copyfile(migrated_database, database)
@@ -51,6 +60,7 @@ def settings(tmp_path: Path, migrated_database: Path) -> Settings:
         analytics_flush_interval_s=0.2,
         email_retry_delay_s=0.01,
         shutdown_timeout_s=5.0,
+        **settings_overrides,
     )
 
 

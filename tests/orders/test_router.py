@@ -17,6 +17,7 @@ from tests.orders.helpers import (
     a_line,
     an_order_payload,
 )
+from tests.polling import poll
 
 pytestmark = pytest.mark.anyio
 
@@ -67,6 +68,14 @@ async def test_confirmed_order_gets_one_confirmation_and_one_shipment(
 ) -> None:
     order = await place_and_settle(app, client)
 
+    notifications = order.pop("notifications")
+    assert [
+        (n["kind"], n["topic"], n["status"], n["attempts"])
+        for n in notifications  # type: ignore[attr-defined]
+    ] == [
+        ("email", "order_confirmation", "sent", 1),
+        ("warehouse", "shipment", "sent", 1),
+    ]
     assert order == {
         "order_id": 1,
         "user_id": 42,
@@ -108,17 +117,64 @@ async def test_declined_payment_releases_stock_alerts_and_sends_one_notice(
     assert fakes.calls_to("warehouse") == []
 
 
-@pytest.mark.parametrize("fault", ["error", "timeout"])
-async def test_gateway_outage_fails_the_payment(
-    app: FastAPI, client: httpx.AsyncClient, fakes: FakeServices, fault: str
+async def test_a_gateway_error_answer_fails_the_payment(
+    app: FastAPI, client: httpx.AsyncClient, fakes: FakeServices
 ) -> None:
-    fakes.faults.payment = fault  # type: ignore[assignment]
+    fakes.set_faults(payment="error")
 
     order = await place_and_settle(app, client)
 
     assert order["status"] == "payment_failed"
     assert len(fakes.outbox) == 1
     assert len(fakes.calls_to("alerts")) == 1
+
+
+async def test_a_lost_payment_answer_is_retried_with_the_same_key_not_declined(
+    app: FastAPI, client: httpx.AsyncClient, fakes: FakeServices
+) -> None:
+    fakes.set_faults(payment="lost_answer")
+
+    order = await place_and_settle(app, client)
+
+    # Charged on the first request; the retry with the same key got the stored answer.
+    assert (order["status"], order["payment_status"]) == ("confirmed", "succeeded")
+    assert len(fakes.charges) == 1
+    assert [mail["template"] for mail in fakes.outbox] == ["order_confirmation"]
+
+
+async def poll_order(
+    client: httpx.AsyncClient, order_id: int, until: set[str]
+) -> dict[str, object]:
+    async def settled() -> dict[str, object] | None:
+        order: dict[str, object] = (await client.get(f"/orders/{order_id}")).json()
+        return order if order["status"] in until else None
+
+    found: dict[str, object] = await poll(settled)
+    return found
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"sweep_interval_s": 0.05, "order_stuck_after_s": 0.05}]
+)
+async def test_an_unreachable_gateway_leaves_the_order_processing_until_it_answers(
+    app: FastAPI, client: httpx.AsyncClient, fakes: FakeServices
+) -> None:
+    fakes.set_faults(payment="timeout")
+    response = await client.post("/orders", json=an_order_payload())
+    await wait_for_tasks(app, timeout=5)
+    order_id = response.json()["order_id"]
+
+    # Unknown is not failed: no decline booked, no e-mail, stock still held.
+    order = (await client.get(f"/orders/{order_id}")).json()
+    assert (order["status"], order["payment_status"]) == ("processing", "pending")
+    assert fakes.outbox == []
+
+    fakes.set_faults(payment="ok")  # the sweeper now asks the gateway by key
+    order = await poll_order(client, order_id, {"payment_failed", "confirmed"})
+
+    assert (order["status"], order["payment_status"]) == ("payment_failed", "failed")
+    assert fakes.charges == {}
+    assert [mail["template"] for mail in fakes.outbox] == ["order_payment_failed"]
 
 
 async def test_out_of_stock_refunds_the_charge_and_never_ships(
@@ -142,7 +198,7 @@ async def test_out_of_stock_refunds_the_charge_and_never_ships(
 async def test_flaky_email_still_sends_exactly_one(
     app: FastAPI, client: httpx.AsyncClient, fakes: FakeServices
 ) -> None:
-    fakes.faults.email = "flaky"
+    fakes.set_faults(email="flaky")
 
     await place_and_settle(app, client)
 

@@ -18,6 +18,9 @@ from app.orders.exceptions import (
 )
 from app.orders.models import InventoryStatus, Order, OrderStatus, Product
 from app.orders.schemas import OrderCreate, OrderLineIn
+from app.outbox import service as outbox
+from app.outbox.models import OutboxKind
+from app.outbox.service import NewMessage
 from app.seed import seed_catalogue
 from tests.orders.helpers import DESK_MAT, KEYBOARD, SOLD_OUT
 
@@ -138,26 +141,76 @@ async def test_reserve_twice_is_a_no_op(sessions: SessionFactory) -> None:
     assert (await product(sessions, DESK_MAT)).reserved == 2
 
 
-async def test_release_gives_the_stock_back_once(sessions: SessionFactory) -> None:
+def a_promise(order_id: int) -> NewMessage:
+    return NewMessage(
+        kind=OutboxKind.EMAIL,
+        topic="order_payment_failed",
+        payload={"to": "ada@example.com", "subject": "s", "template": "t", "data": {}},
+        subject_type="order",
+        subject_id=order_id,
+    )
+
+
+async def outbox_rows(sessions: SessionFactory, order_id: int) -> list[str]:
+    async with sessions() as session:
+        rows = await outbox.for_subject(
+            session, subject_type="order", subject_id=order_id
+        )
+    return [row.topic for row in rows]
+
+
+async def test_settle_releases_the_stock_and_stages_its_promises_once(
+    sessions: SessionFactory,
+) -> None:
     order = await place(sessions, (DESK_MAT, 4, "19.99"))
     async with sessions() as session:
         await service.reserve_stock(session, order.id)
-        assert await service.release_stock(session, order.id) is True
-        assert await service.release_stock(session, order.id) is False
-        released = await service.get_order(session, order.id)
-
-    assert released.inventory_status == InventoryStatus.RELEASED
-    assert (await product(sessions, DESK_MAT)).reserved == 0
-
-
-async def test_final_status_is_set_exactly_once(sessions: SessionFactory) -> None:
-    order = await place(sessions, (DESK_MAT, 1, "19.99"))
-    async with sessions() as session:
-        assert await service.set_final_status(session, order.id, OrderStatus.CONFIRMED)
-        assert not await service.set_final_status(
-            session, order.id, OrderStatus.PAYMENT_FAILED
+        first = await service.settle(
+            session,
+            order.id,
+            OrderStatus.PAYMENT_FAILED,
+            release_stock=True,
+            promises=[a_promise(order.id)],
         )
-        assert (await service.get_order(session, order.id)).status == "confirmed"
+        again = await service.settle(
+            session,
+            order.id,
+            OrderStatus.CONFIRMED,
+            release_stock=True,
+            promises=[a_promise(order.id)],
+        )
+        settled = await service.get_order(session, order.id)
+
+    assert (first, again) == (True, False)
+    assert settled.status == OrderStatus.PAYMENT_FAILED
+    assert settled.inventory_status == InventoryStatus.RELEASED
+    assert (await product(sessions, DESK_MAT)).reserved == 0
+    assert await outbox_rows(sessions, order.id) == ["order_payment_failed"]
+
+
+async def test_a_failed_settlement_leaves_neither_status_nor_promises(
+    sessions: SessionFactory,
+) -> None:
+    order = await place(sessions, (DESK_MAT, 1, "19.99"))
+    broken = NewMessage(
+        kind=OutboxKind.EMAIL,
+        topic="x" * 51,  # longer than the column: the whole transaction must roll back
+        payload={"bad": object()},
+        subject_type="order",
+        subject_id=order.id,
+    )
+    async with sessions() as session:
+        with pytest.raises(Exception):  # noqa: B017, PT011 - any database error
+            await service.settle(
+                session,
+                order.id,
+                OrderStatus.CONFIRMED,
+                release_stock=False,
+                promises=[a_promise(order.id), broken],
+            )
+        assert (await service.get_order(session, order.id)).status == "processing"
+
+    assert await outbox_rows(sessions, order.id) == []
 
 
 async def test_money_column_refuses_fractions_of_a_cent(

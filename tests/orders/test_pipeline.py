@@ -1,0 +1,286 @@
+"""The order pipeline's steps, called directly with real clients over the fakes.
+
+The recovery path (``resume``) is the normal path's steps run again after a crash: these
+tests stop an order at each point a crash can leave it and check it ends exactly once.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import cast
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from app.analytics.tracking import EventTracker
+from app.clients.alerts import AlertClient
+from app.clients.email_service import EmailServiceClient
+from app.clients.payment_gateway import PaymentGatewayClient
+from app.clients.warehouse import WarehouseClient
+from app.config import Settings
+from app.db import SessionFactory, make_engine, make_session_factory
+from app.mocks import FakeServices, build_router
+from app.orders import service
+from app.orders.exceptions import OutOfStockError
+from app.orders.pipeline import OrderPipeline
+from app.orders.schemas import OrderCreate, OrderLineIn
+from app.outbox import service as outbox_service
+from app.outbox.delivery import Outbox
+from app.seed import seed_catalogue
+from tests.orders.helpers import DESK_MAT, SOLD_OUT
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class World:
+    sessions: SessionFactory
+    fakes: FakeServices
+    payments: PaymentGatewayClient
+    pipeline: OrderPipeline
+
+
+@pytest.fixture
+async def world(settings: Settings) -> AsyncIterator[World]:
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    await seed_catalogue(sessions)
+    fakes = FakeServices()
+    transport = httpx.MockTransport(build_router(fakes, settings).async_handler)
+    async with httpx.AsyncClient(transport=transport) as http:
+        payments = PaymentGatewayClient(http, settings.payment_gateway)
+        outbox = Outbox(
+            sessions=sessions,
+            email=EmailServiceClient(http, settings.email_service),
+            warehouse=WarehouseClient(http, settings.warehouse),
+            alerts=AlertClient(http, settings.alerts),
+            retry_delay_s=0.01,
+        )
+        yield World(
+            sessions=sessions,
+            fakes=fakes,
+            payments=payments,
+            pipeline=OrderPipeline(
+                sessions=sessions,
+                payments=payments,
+                outbox=outbox,
+                # The tracker is only used by schedule(), which these tests do not call.
+                tracker=cast(EventTracker, None),
+                retry_delay_s=0.01,
+            ),
+        )
+    fakes.close()
+    await engine.dispose()
+
+
+async def new_order(
+    world: World, *, product_id: int = DESK_MAT, quantity: int = 2
+) -> int:
+    price = Decimal("120.00") if product_id == SOLD_OUT else Decimal("19.99")
+    body = OrderCreate(
+        user_id=1,
+        email="ada@example.com",
+        items=[OrderLineIn(product_id=product_id, quantity=quantity, price=price)],
+        payment_token=SecretStr("tok_visa"),
+    )
+    async with world.sessions() as session:
+        return (await service.create_order(session, body)).id
+
+
+async def state(world: World, order_id: int) -> tuple[str, str, str]:
+    async with world.sessions() as session:
+        order = await service.get_order(session, order_id)
+    return order.status, order.payment_status, order.inventory_status
+
+
+async def outbox_rows(world: World, order_id: int) -> list[tuple[str, str]]:
+    async with world.sessions() as session:
+        rows = await outbox_service.for_subject(
+            session, subject_type="order", subject_id=order_id
+        )
+    return [(row.topic, row.status) for row in rows]
+
+
+async def charge(world: World, order_id: int, token: str = "tok_visa") -> str:
+    async with world.sessions() as session:
+        total = (await service.get_order(session, order_id)).total
+    return await world.pipeline.charge_payment(
+        order_id=order_id, amount=total, payment_token=SecretStr(token)
+    )
+
+
+def emails(world: World) -> list[str]:
+    return [mail["template"] for mail in world.fakes.outbox]
+
+
+async def test_the_normal_path_confirms_and_promises_one_email_and_one_shipment(
+    world: World,
+) -> None:
+    order_id = await new_order(world)
+
+    await charge(world, order_id)
+    await world.pipeline.reserve_stock(order_id=order_id)
+    assert await world.pipeline.settle(order_id=order_id) == "confirmed"
+    await world.pipeline.outbox.deliver_pending(
+        subject_type="order", subject_id=order_id
+    )
+
+    assert await state(world, order_id) == ("confirmed", "succeeded", "reserved")
+    assert await outbox_rows(world, order_id) == [
+        ("order_confirmation", "sent"),
+        ("shipment", "sent"),
+    ]
+    assert emails(world) == ["order_confirmation"]
+    [shipment] = world.fakes.calls_to("warehouse")
+    assert shipment.body == {
+        "order_id": order_id,
+        "items": [{"sku": DESK_MAT, "qty": 2}],
+    }
+
+
+async def test_settle_waits_while_the_payment_is_unknown(world: World) -> None:
+    order_id = await new_order(world)
+    await world.pipeline.reserve_stock(order_id=order_id)
+
+    assert await world.pipeline.settle(order_id=order_id) is None
+    assert await state(world, order_id) == ("processing", "pending", "reserved")
+    assert await outbox_rows(world, order_id) == []
+
+
+async def test_a_lost_answer_is_retried_with_the_same_key_and_charges_once(
+    world: World,
+) -> None:
+    order_id = await new_order(world)
+    world.fakes.set_faults(payment="lost_answer")
+    with pytest.raises(httpx.ReadTimeout):
+        await charge(world, order_id)
+    assert await state(world, order_id) == ("processing", "pending", "pending")
+
+    world.fakes.set_faults(payment="ok")
+    charge_id = await charge(world, order_id)  # the task's retry
+
+    assert list(world.fakes.charges) == [str(order_id)]
+    assert world.fakes.charges[str(order_id)][1]["charge_id"] == charge_id
+    assert (await state(world, order_id))[1] == "succeeded"
+
+
+async def test_a_lost_answer_is_reconciled_by_asking_the_gateway(world: World) -> None:
+    order_id = await new_order(world)
+    world.fakes.set_faults(payment="lost_answer")
+    with pytest.raises(httpx.ReadTimeout):
+        await charge(world, order_id)
+    world.fakes.set_faults(payment="ok")
+
+    await world.pipeline.reconcile_payment(order_id=order_id)
+
+    assert (await state(world, order_id))[1] == "succeeded"
+    assert len(world.fakes.charges) == 1
+
+
+async def test_an_unreachable_gateway_leaves_the_payment_unknown_not_failed(
+    world: World,
+) -> None:
+    order_id = await new_order(world)
+    world.fakes.set_faults(payment="timeout")
+
+    await world.pipeline.reconcile_payment(order_id=order_id)
+
+    assert await state(world, order_id) == ("processing", "pending", "pending")
+    assert world.fakes.calls_to("alerts") == []
+
+
+async def test_a_charge_the_gateway_never_saw_is_booked_failed(world: World) -> None:
+    order_id = await new_order(world)
+
+    await world.pipeline.reconcile_payment(order_id=order_id)
+
+    status, payment, _ = await state(world, order_id)
+    assert (status, payment) == ("processing", "failed")
+    assert len(world.fakes.calls_to("alerts")) == 1
+
+
+async def test_resume_after_a_crash_before_anything_ran(world: World) -> None:
+    order_id = await new_order(world)
+
+    assert await world.pipeline.resume(order_id=order_id) == "payment_failed"
+
+    assert await state(world, order_id) == ("payment_failed", "failed", "released")
+    assert emails(world) == ["order_payment_failed"]
+    assert world.fakes.calls_to("warehouse") == []
+
+
+async def test_resume_after_a_crash_between_charge_and_booking(world: World) -> None:
+    order_id = await new_order(world)
+    async with world.sessions() as session:
+        total = (await service.get_order(session, order_id)).total
+    # The card was charged, then the process died before the answer was recorded.
+    await world.payments.charge(
+        order_id=order_id, amount=total, token=SecretStr("tok_visa")
+    )
+
+    assert await world.pipeline.resume(order_id=order_id) == "confirmed"
+    assert await world.pipeline.resume(order_id=order_id) == "confirmed"
+
+    assert len(world.fakes.charges) == 1
+    assert emails(world) == ["order_confirmation"]
+    assert len(world.fakes.calls_to("warehouse")) == 1
+
+
+async def test_resume_after_a_crash_after_settling_delivers_what_was_promised(
+    world: World,
+) -> None:
+    order_id = await new_order(world)
+    await charge(world, order_id)
+    await world.pipeline.reserve_stock(order_id=order_id)
+    await world.pipeline.settle(order_id=order_id)  # rows written, never delivered
+
+    await world.pipeline.outbox.deliver_due(startup=True)
+    await world.pipeline.resume(order_id=order_id)
+
+    assert emails(world) == ["order_confirmation"]
+    assert len(world.fakes.calls_to("warehouse")) == 1
+
+
+async def test_out_of_stock_refunds_the_charge(world: World) -> None:
+    order_id = await new_order(world, product_id=SOLD_OUT, quantity=1)
+    await charge(world, order_id)
+    with pytest.raises(OutOfStockError):
+        await world.pipeline.reserve_stock(order_id=order_id)
+    await world.pipeline.resume(order_id=order_id)
+
+    assert await state(world, order_id) == ("inventory_failed", "refunded", "failed")
+    assert [
+        call.url.rsplit("/", 1)[-1] for call in world.fakes.calls_to("payment")
+    ] == [
+        "charge",
+        "refund",
+    ]
+    [mail] = world.fakes.outbox
+    assert mail["template"] == "order_out_of_stock"
+    assert mail["data"]["refunded"] is True
+
+
+async def test_a_charge_that_lands_after_the_order_was_booked_unpaid_is_refunded(
+    world: World,
+) -> None:
+    order_id = await new_order(world)
+    await world.pipeline.reconcile_payment(order_id=order_id)  # never seen: failed
+
+    await charge(world, order_id)  # ...and then the original request arrives
+
+    assert (await state(world, order_id))[1] == "failed"
+    assert [call.url.rsplit("/", 1)[-1] for call in world.fakes.calls_to("payment")][
+        -1
+    ] == "refund"
+    texts = [call.body["text"] for call in world.fakes.calls_to("alerts")]
+    assert any("refunded" in text for text in texts)
+
+
+async def test_resume_stuck_skips_orders_that_changed_recently(world: World) -> None:
+    order_id = await new_order(world)
+
+    assert await world.pipeline.resume_stuck() == 0
+    assert (await state(world, order_id))[0] == "processing"
+    assert await world.pipeline.resume_stuck(startup=True) == 1
+    assert (await state(world, order_id))[0] == "payment_failed"
