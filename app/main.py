@@ -20,6 +20,7 @@ from app.lifespan import lifespan_for
 from app.logging_setup import RequestIdMiddleware
 from app.mocks import FakeServices
 from app.orders.router import router as orders_router
+from app.outbox.router import router as outbox_router
 from app.task_logging import log_task_failure
 from app.users.router import router as users_router
 from fastapi_tasks import TaskConfig, add_tasks
@@ -85,7 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A fully wired app; tests pass their own settings, the server reads the environment."""
     settings = settings or get_settings()
     fakes = (
-        FakeServices(payment_slow_s=settings.fake_payment_slow_s)
+        FakeServices(
+            settings.data_dir / "fakes.db", payment_slow_s=settings.fake_payment_slow_s
+        )
         if settings.mode == "mock"
         else None
     )
@@ -114,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_router)
     app.include_router(analytics_router)
     app.include_router(images_router)
+    app.include_router(outbox_router)
     if settings.mode == "mock":
         app.include_router(demo_router)
         app.include_router(cdn_files_router)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -225,10 +225,22 @@ async def for_subject(
     ).all()
 
 
-async def recent(session: AsyncSession, *, limit: int) -> Sequence[OutboxMessage]:
-    """The newest rows, newest first (the dashboard's view)."""
+async def recent(
+    session: AsyncSession, *, limit: int, status: OutboxStatus | None = None
+) -> Sequence[OutboxMessage]:
+    """The newest rows (optionally of one status), newest first."""
+    query = select(OutboxMessage)
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
     return (
-        await session.scalars(
-            select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
-        )
+        await session.scalars(query.order_by(OutboxMessage.id.desc()).limit(limit))
     ).all()
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    """How many rows are pending, sent and failed."""
+    rows = await session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    found = {str(status): int(count) for status, count in rows.all()}
+    return {status.value: found.get(status.value, 0) for status in OutboxStatus}
