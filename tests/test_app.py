@@ -236,7 +236,14 @@ async def test_outbox_shows_accepted_emails(
 
     [mail] = (await client.get("/demo/outbox")).json()
 
-    assert set(mail) == {"to", "subject", "template", "data", "sent_at"}
+    assert set(mail) == {
+        "to",
+        "subject",
+        "template",
+        "data",
+        "sent_at",
+        "idempotency_key",
+    }
     assert mail["to"] == "ada@example.com"
 
 

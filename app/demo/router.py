@@ -1,21 +1,29 @@
-"""``/demo``: the fake systems' outbox, recorded calls and faults, and recent tasks.
+"""``/demo``: the fake systems' outbox, calls, payments, shipments and faults; recent tasks.
 
 Mounted only in mock mode. Everything shown here is already redacted (no tokens, no keys).
+The fakes keep their state in a SQLite file, so reads run in a worker thread.
 """
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from functools import partial
+from typing import Annotated, Any, Literal
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from app.errors import UNREADABLE_BODY
-from app.mocks import FakeServices, Faults, FaultsUpdate, RecordedCall
+from app.mocks import (
+    FakeServices,
+    Faults,
+    FaultsUpdate,
+    Payments,
+    RecordedCall,
+    Shipment,
+)
 from fastapi_tasks import Task, get_registry
 
 router = APIRouter(prefix="/demo", tags=["demo"])
-
-T = TypeVar("T")
 
 ServiceName = Literal["payment", "email", "cdn", "warehouse", "analytics", "alerts"]
 
@@ -30,6 +38,7 @@ class OutboxEmail(BaseModel):
                     "template": "order_confirmation",
                     "data": {"order_id": 1, "total": "59.98"},
                     "sent_at": "2026-11-24T10:00:00.350000Z",
+                    "idempotency_key": "order-1-confirmation",
                 }
             ]
         }
@@ -40,6 +49,7 @@ class OutboxEmail(BaseModel):
     template: str
     data: dict[str, Any]
     sent_at: datetime
+    idempotency_key: str | None = None
 
 
 class TaskInfo(BaseModel):
@@ -112,35 +122,58 @@ Newest = Annotated[
         ge=1, le=10_000, description="Only the newest N entries (still oldest first)"
     ),
 ]
+TOTAL_COUNT = {
+    "X-Total-Count": {
+        "description": "How many entries are kept in all",
+        "schema": {"type": "integer"},
+    }
+}
 
 
-def _newest(items: list[T], limit: int | None, response: Response) -> list[T]:
-    response.headers["X-Total-Count"] = str(len(items))
-    return items if limit is None else items[-limit:]
-
-
-@router.get("/outbox", summary="E-mails the fake e-mail service accepted, oldest first")
+@router.get(
+    "/outbox",
+    summary="E-mails the fake e-mail service accepted, oldest first",
+    responses={200: {"headers": TOTAL_COUNT}},
+)
 async def list_outbox(
     fakes: FakesDep, response: Response, limit: Newest = None
 ) -> list[OutboxEmail]:
-    mails = _newest(list(fakes.outbox), limit, response)
+    total, mails = await anyio.to_thread.run_sync(fakes.recent_outbox, limit)
+    response.headers["X-Total-Count"] = str(total)
     return [OutboxEmail.model_validate(email) for email in mails]
 
 
-@router.get("/calls", summary="Calls the fake systems received, oldest first")
+@router.get(
+    "/calls",
+    summary="Calls the fake systems received, oldest first",
+    responses={200: {"headers": TOTAL_COUNT}},
+)
 async def list_calls(
     fakes: FakesDep,
     response: Response,
     service: Annotated[ServiceName | None, Query()] = None,
     limit: Newest = None,
 ) -> list[RecordedCall]:
-    calls = list(fakes.calls) if service is None else fakes.calls_to(service)
-    return _newest(calls, limit, response)
+    total, calls = await anyio.to_thread.run_sync(fakes.recent_calls, service, limit)
+    response.headers["X-Total-Count"] = str(total)
+    return calls
+
+
+@router.get(
+    "/payments", summary="Charges and refunds the fake gateway made, oldest first"
+)
+async def list_payments(fakes: FakesDep) -> Payments:
+    return await anyio.to_thread.run_sync(lambda: fakes.payments)
+
+
+@router.get("/shipments", summary="Shipments the fake warehouse accepted, oldest first")
+async def list_shipments(fakes: FakesDep) -> list[Shipment]:
+    return await anyio.to_thread.run_sync(lambda: fakes.shipments)
 
 
 @router.get("/faults", summary="Current fault settings of the fake systems")
 async def get_faults(fakes: FakesDep) -> Faults:
-    return fakes.faults
+    return await anyio.to_thread.run_sync(lambda: fakes.faults)
 
 
 @router.put(
@@ -149,9 +182,8 @@ async def get_faults(fakes: FakesDep) -> Faults:
     responses=UNREADABLE_BODY,
 )
 async def update_faults(body: FaultsUpdate, fakes: FakesDep) -> Faults:
-    for service, fault in body.model_dump(exclude_none=True).items():
-        setattr(fakes.faults, service, fault)
-    return fakes.faults
+    changes = body.model_dump(exclude_none=True)
+    return await anyio.to_thread.run_sync(partial(fakes.set_faults, **changes))
 
 
 @router.get("/tasks", summary="Running and recent background tasks, newest first")

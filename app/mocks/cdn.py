@@ -52,19 +52,23 @@ def install(
     public = public_base_url.rstrip("/")
 
     async def upload(request: httpx.Request) -> httpx.Response:
-        if fakes.faults.cdn == "down":
+        if await fakes.fault_of(SERVICE) == "down":
             payload = {"error": "unavailable", "message": "CDN unavailable"}
-            return fakes.respond(SERVICE, request, httpx.Response(503, json=payload))
+            return await fakes.respond(
+                SERVICE, request, httpx.Response(503, json=payload)
+            )
         relative = request.url.path.removeprefix(prefix)
         target = safe_storage_path(storage_dir, relative)
         if target is None:
             payload = {"error": "bad_path", "message": "Invalid upload path"}
-            return fakes.respond(SERVICE, request, httpx.Response(400, json=payload))
+            return await fakes.respond(
+                SERVICE, request, httpx.Response(400, json=payload)
+            )
         content = await request.aread()
         await aiofiles.os.makedirs(target.parent, exist_ok=True)
         await anyio.Path(target).write_bytes(content)
         payload = {"url": f"{public}/demo/cdn/{relative}"}
-        return fakes.respond(SERVICE, request, httpx.Response(201, json=payload))
+        return await fakes.respond(SERVICE, request, httpx.Response(201, json=payload))
 
     router.put(url__startswith=f"{base}/upload/", name="cdn.upload").mock(
         side_effect=upload

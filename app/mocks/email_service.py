@@ -1,4 +1,9 @@
-"""Fake e-mail service: accepts into the outbox, or is down, or fails every other call."""
+"""Fake e-mail service: accepts into the outbox, or is down, or fails every other call.
+
+A repeated ``Idempotency-Key`` gets the first answer (same message id) and is not added to
+the outbox again: the customer gets the e-mail once. Faults apply first, so a 503 is never
+stored as the key's answer.
+"""
 
 import json
 
@@ -6,43 +11,48 @@ import httpx
 import respx
 
 from app.db import utcnow
-from app.mocks.fakes import FakeServices
+from app.mocks.fakes import FakeServices, idempotency_key, json_response
+from app.mocks.store import Tx
 
 SERVICE = "email"
+
+
+def send(tx: Tx, request: httpx.Request) -> httpx.Response:
+    fault = tx.fault(SERVICE)
+    attempt = tx.bump("email_attempt")
+    # flaky: every other call fails (counted across workers), so one retry gets through.
+    if fault == "down" or (fault == "flaky" and attempt % 2 == 1):
+        payload = {"error": "unavailable", "message": "E-mail service unavailable"}
+        return httpx.Response(503, json=payload)
+    key = idempotency_key(request)
+    if (stored := tx.replay("email", key)) is not None:
+        return json_response(stored)
+    try:
+        body = json.loads(request.content)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not {"to", "subject", "template"} <= body.keys():
+        payload = {"error": "invalid_request", "message": "to, subject, template"}
+        return httpx.Response(400, json=payload)
+    answer = tx.accept(
+        "email",
+        key=key,
+        status=202,
+        answer=lambda row_id: {"id": f"msg_{row_id}", "status": "queued"},
+        at=utcnow().isoformat(),
+        to_address=str(body["to"]),
+        subject=str(body["subject"]),
+        template=str(body["template"]),
+        data=json.dumps(body.get("data") or {}),
+    )
+    return json_response(answer)
 
 
 def install(router: respx.Router, fakes: FakeServices, base_url: str) -> None:
     """Register ``POST /send`` under ``base_url``."""
     base = base_url.rstrip("/")
 
-    def send(request: httpx.Request) -> httpx.Response:
-        fault = fakes.faults.email
-        attempt = fakes.counters.get("email_attempt", 0) + 1
-        fakes.counters["email_attempt"] = attempt
-        # flaky: every other call fails, so one retry always gets through.
-        if fault == "down" or (fault == "flaky" and attempt % 2 == 1):
-            payload = {"error": "unavailable", "message": "E-mail service unavailable"}
-            return fakes.respond(SERVICE, request, httpx.Response(503, json=payload))
-        try:
-            body = json.loads(request.content)
-        except ValueError:
-            body = None
-        if (
-            not isinstance(body, dict)
-            or not {"to", "subject", "template"} <= body.keys()
-        ):
-            payload = {"error": "invalid_request", "message": "to, subject, template"}
-            return fakes.respond(SERVICE, request, httpx.Response(400, json=payload))
-        fakes.outbox.append(
-            {
-                "to": body["to"],
-                "subject": body["subject"],
-                "template": body["template"],
-                "data": body.get("data") or {},
-                "sent_at": utcnow(),
-            }
-        )
-        payload = {"id": fakes.next_id("msg"), "status": "queued"}
-        return fakes.respond(SERVICE, request, httpx.Response(202, json=payload))
+    async def send_email(request: httpx.Request) -> httpx.Response:
+        return await fakes.handle(SERVICE, request, send)
 
-    router.post(f"{base}/send", name="email.send").mock(side_effect=send)
+    router.post(f"{base}/send", name="email.send").mock(side_effect=send_email)

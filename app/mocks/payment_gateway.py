@@ -1,17 +1,21 @@
-"""Fake payment gateway: idempotent charges and refunds, declines, outages, slowness.
+"""Fake payment gateway: idempotent charges and refunds, declines, outages, lost answers.
 
 Like real gateways, one Idempotency-Key names one request: reusing a charge's key for a
 refund (or the reverse) is refused with 400, not answered from the other endpoint's cache.
+``GET /charges/{key}`` looks a charge up by its key, which is how a client learns the
+outcome of a charge whose answer it never got.
 """
 
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import httpx
 import respx
 
-from app.mocks.fakes import FakeServices
+from app.db import utcnow
+from app.mocks.fakes import FakeServices, idempotency_key, json_response
+from app.mocks.store import CHARGE_PREFIX, Tx
 
 SERVICE = "payment"
 DECLINED_TOKEN = "tok_declined"
@@ -26,77 +30,143 @@ def _json(request: httpx.Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def install(router: respx.Router, fakes: FakeServices, base_url: str) -> None:
-    """Register ``POST /charge`` and ``POST /refund`` under ``base_url``."""
-    base = base_url.rstrip("/")
+def reused_key() -> httpx.Response:
+    payload = {
+        "error": "idempotency_key_reused",
+        "message": "This Idempotency-Key was already used for another request",
+    }
+    return httpx.Response(400, json=payload)
 
-    async def charge(request: httpx.Request) -> httpx.Response:
-        fault = fakes.faults.payment
-        if fault == "timeout":
-            fakes.record(SERVICE, request, None)
-            raise httpx.ReadTimeout("payment gateway did not answer", request=request)
-        if fault == "slow":
-            await anyio.sleep(fakes.payment_slow_s)
-        key = request.headers.get("idempotency-key")
-        if key is not None and key in fakes.refunds:
-            return reused_key(request)
-        if key is not None and key in fakes.charges:
-            # The same key always gets the first answer: a retry never charges twice.
-            status, payload = fakes.charges[key]
-            return fakes.respond(SERVICE, request, httpx.Response(status, json=payload))
-        body = _json(request)
-        token = body.get("token")
-        if fault == "error" or token == ERROR_TOKEN:
-            # 5xx answers are not remembered: the client may retry with the same key.
-            payload = {"error": "gateway_error", "message": "The gateway failed"}
-            return fakes.respond(SERVICE, request, httpx.Response(503, json=payload))
-        if not isinstance(token, str) or not token:
-            payload = {"error": "invalid_request", "message": "token is required"}
-            return fakes.respond(SERVICE, request, httpx.Response(400, json=payload))
-        if fault == "decline" or token == DECLINED_TOKEN:
-            status = 402
-            payload = {"error": "card_declined", "message": "The card was declined"}
-        else:
-            status = 200
-            payload = {
-                "charge_id": fakes.next_id("ch"),
-                "status": "succeeded",
-                "amount": body.get("amount"),
-                "currency": body.get("currency"),
-            }
-        if key is not None:
-            fakes.charges[key] = (status, payload)
-        return fakes.respond(SERVICE, request, httpx.Response(status, json=payload))
 
-    def reused_key(request: httpx.Request) -> httpx.Response:
-        payload = {
-            "error": "idempotency_key_reused",
-            "message": "This Idempotency-Key was already used for another request",
+def charge(tx: Tx, request: httpx.Request, fault: str) -> tuple[httpx.Response, bool]:
+    """The gateway's answer, and whether it decided (and stored) a charge just now."""
+    key = idempotency_key(request)
+    if tx.replay("refund", key) is not None:
+        return reused_key(), False
+    if (stored := tx.replay("charge", key)) is not None:
+        # The same key always gets the first answer: a retry never charges twice.
+        return json_response(stored), False
+    body = _json(request)
+    token = body.get("token")
+    if fault == "error" or token == ERROR_TOKEN:
+        # 5xx answers are not remembered: the client may retry with the same key.
+        payload = {"error": "gateway_error", "message": "The gateway failed"}
+        return httpx.Response(503, json=payload), False
+    if not isinstance(token, str) or not token:
+        payload = {"error": "invalid_request", "message": "token is required"}
+        return httpx.Response(400, json=payload), False
+    declined = fault == "decline" or token == DECLINED_TOKEN
+    amount, currency = body.get("amount"), body.get("currency")
+    metadata = body.get("metadata")
+    order_id = metadata.get("order_id") if isinstance(metadata, dict) else None
+
+    def answer(row_id: int) -> dict[str, Any]:
+        if declined:
+            return {"error": "card_declined", "message": "The card was declined"}
+        return {
+            "charge_id": f"{CHARGE_PREFIX}{row_id}",
+            "status": "succeeded",
+            "amount": amount,
+            "currency": currency,
         }
-        return fakes.respond(SERVICE, request, httpx.Response(400, json=payload))
 
-    def refund(request: httpx.Request) -> httpx.Response:
-        key = request.headers.get("idempotency-key")
-        if key is not None and key in fakes.charges:
-            return reused_key(request)
-        if key is not None and key in fakes.refunds:
-            status, payload = fakes.refunds[key]
-            return fakes.respond(SERVICE, request, httpx.Response(status, json=payload))
-        body = _json(request)
-        charge_id = body.get("charge_id")
-        known = {answer[1].get("charge_id") for answer in fakes.charges.values()}
-        if charge_id not in known:
-            payload = {"error": "unknown_charge", "message": "No such charge"}
-            return fakes.respond(SERVICE, request, httpx.Response(404, json=payload))
-        status = 200
-        payload = {
-            "refund_id": fakes.next_id("re"),
+    decided = tx.accept(
+        "charge",
+        key=key,
+        status=402 if declined else 200,
+        answer=answer,
+        at=utcnow().isoformat(),
+        amount=None if amount is None else str(amount),
+        currency=currency if isinstance(currency, str) else None,
+        order_id=order_id if isinstance(order_id, int) else None,
+    )
+    return json_response(decided), True
+
+
+def refund(tx: Tx, request: httpx.Request) -> httpx.Response:
+    key = idempotency_key(request)
+    if tx.replay("charge", key) is not None:
+        return reused_key()
+    if (stored := tx.replay("refund", key)) is not None:
+        return json_response(stored)
+    charge_id = _json(request).get("charge_id")
+    if not tx.charged(charge_id):
+        payload = {"error": "unknown_charge", "message": "No such charge"}
+        return httpx.Response(404, json=payload)
+    answer = tx.accept(
+        "refund",
+        key=key,
+        status=200,
+        answer=lambda row_id: {
+            "refund_id": f"re_{row_id}",
             "charge_id": charge_id,
             "status": "succeeded",
-        }
-        if key is not None:
-            fakes.refunds[key] = (status, payload)
-        return fakes.respond(SERVICE, request, httpx.Response(status, json=payload))
+        },
+        at=utcnow().isoformat(),
+        charge_id=str(charge_id),
+    )
+    return json_response(answer)
 
-    router.post(f"{base}/charge", name="payment.charge").mock(side_effect=charge)
-    router.post(f"{base}/refund", name="payment.refund").mock(side_effect=refund)
+
+def lookup(tx: Tx, key: str, fault: str) -> httpx.Response:
+    if fault == "error":
+        payload = {"error": "gateway_error", "message": "The gateway failed"}
+        return httpx.Response(503, json=payload)
+    stored = tx.replay("charge", key) if key else None
+    if stored is None:
+        return httpx.Response(404, json={"error": "not_found"})
+    status, response = stored
+    found = {"idempotency_key": key, "status_code": status, "response": response}
+    return httpx.Response(200, json=found)
+
+
+def install(router: respx.Router, fakes: FakeServices, base_url: str) -> None:
+    """Register ``POST /charge``, ``POST /refund`` and ``GET /charges/{key}``."""
+    base = base_url.rstrip("/")
+    charges_path = httpx.URL(f"{base}/charges/").path
+
+    async def no_answer(request: httpx.Request) -> NoReturn:
+        """The ``timeout`` fault: the request never reached the gateway."""
+        await fakes.record(SERVICE, request, None)
+        raise httpx.ReadTimeout("payment gateway did not answer", request=request)
+
+    async def post_charge(request: httpx.Request) -> httpx.Response:
+        fault = await fakes.fault_of(SERVICE)
+        if fault == "timeout":
+            await no_answer(request)
+        if fault == "slow":
+            # Nothing is stored before the gateway answers.
+            await anyio.sleep(fakes.payment_slow_s)
+
+        def work(tx: Tx) -> httpx.Response | None:
+            response, decided = charge(tx, request, fault)
+            # lost_answer: the charge is made and stored, then the answer goes missing;
+            # a retry with the same key is a replay, and its answer gets through.
+            lost = fault == "lost_answer" and decided
+            fakes.record_in(
+                tx, SERVICE, request, None if lost else response.status_code
+            )
+            return None if lost else response
+
+        response = await fakes.write(work)
+        if response is None:
+            raise httpx.ReadTimeout("the gateway's answer was lost", request=request)
+        return response
+
+    async def post_refund(request: httpx.Request) -> httpx.Response:
+        return await fakes.handle(SERVICE, request, refund)
+
+    async def get_charge(request: httpx.Request) -> httpx.Response:
+        fault = await fakes.fault_of(SERVICE)
+        if fault == "timeout":
+            await no_answer(request)
+        key = request.url.path.removeprefix(charges_path)
+        return await fakes.handle(
+            SERVICE, request, lambda tx, _request: lookup(tx, key, fault)
+        )
+
+    router.post(f"{base}/charge", name="payment.charge").mock(side_effect=post_charge)
+    router.post(f"{base}/refund", name="payment.refund").mock(side_effect=post_refund)
+    router.get(url__startswith=f"{base}/charges/", name="payment.get_charge").mock(
+        side_effect=get_charge
+    )

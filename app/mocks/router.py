@@ -18,10 +18,22 @@ from app.mocks import (
 from app.mocks.fakes import FakeServices
 
 
+class UnrecordedRouter(respx.Router):
+    """A ``respx.Router`` that keeps no call history.
+
+    respx appends every request and response (bodies included) to ``router.calls`` and the
+    route's ``calls`` for as long as the router lives: in a server that is a leak. The fakes
+    record what ``/demo`` shows themselves, bounded, so respx's copy is dropped.
+    """
+
+    def record(self, *_args: object, **_kwargs: object) -> None:
+        return None
+
+
 def build_router(fakes: FakeServices, settings: Settings) -> respx.Router:
     """A router answering for every external system at its configured base URL."""
     # Unplanned outbound calls fail loudly instead of reaching the network.
-    router = respx.Router(assert_all_mocked=True, assert_all_called=False)
+    router = UnrecordedRouter(assert_all_mocked=True, assert_all_called=False)
     payment_gateway.install(router, fakes, settings.payment_gateway.base_url)
     email_service.install(router, fakes, settings.email_service.base_url)
     warehouse.install(router, fakes, settings.warehouse.base_url)

@@ -49,7 +49,7 @@ async def test_upload_stores_bytes_and_returns_the_demo_url(
 async def test_cdn_down_answers_503_and_stores_nothing(
     http: httpx.AsyncClient, fakes: FakeServices, tmp_path: Path
 ) -> None:
-    fakes.faults.cdn = "down"
+    fakes.set_faults(cdn="down")
     response = await http.put(f"{BASE}/upload/images/1/1/original.png", content=b"x")
     assert response.status_code == 503
     assert not (tmp_path / "cdn").exists()

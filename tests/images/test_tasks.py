@@ -45,7 +45,7 @@ async def test_cdn_down_marks_image_failed_and_removes_temp_files(
     settings: Settings,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fakes.faults.cdn = "down"
+    fakes.set_faults(cdn="down")
     caplog.set_level(logging.WARNING, logger="app.images.task_error_handlers")
     response = await upload(client, png_bytes((320, 200)))
     image_id = response.json()["image_id"]

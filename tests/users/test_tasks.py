@@ -80,7 +80,7 @@ async def test_an_unavailable_service_raises_a_retryable_error(
     http: tuple[httpx.AsyncClient, FakeServices], settings: Settings
 ) -> None:
     client, fakes = http
-    fakes.faults.email = "down"
+    fakes.set_faults(email="down")
     email = EmailServiceClient(client, settings.email_service)
 
     with pytest.raises(httpx.HTTPStatusError):
@@ -149,7 +149,7 @@ async def test_handler_never_raises_when_the_alert_webhook_is_down(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     client, fakes = http
-    fakes.faults.alerts = "down"
+    fakes.set_faults(alerts="down")
     alerts = AlertClient(client, settings.alerts)
 
     await on_verification_email_failed(
@@ -172,7 +172,7 @@ def test_describe_failure_names_types_not_messages() -> None:
 async def test_email_outage_makes_4_attempts_then_one_alert(
     client: httpx.AsyncClient, app: FastAPI, fakes: FakeServices
 ) -> None:
-    fakes.faults.email = "down"
+    fakes.set_faults(email="down")
 
     response = await register(client, app)
 
@@ -191,7 +191,7 @@ async def test_email_outage_makes_4_attempts_then_one_alert(
 async def test_a_flaky_service_gets_the_email_through_without_alert(
     client: httpx.AsyncClient, app: FastAPI, fakes: FakeServices
 ) -> None:
-    fakes.faults.email = "flaky"  # every other call fails
+    fakes.set_faults(email="flaky")  # every other call fails
 
     assert (await register(client, app)).status_code == 201
 
@@ -210,7 +210,7 @@ async def test_welcome_email_outage_retries_without_alert(
     await wait_for_tasks(app, timeout=5)
     url = next(iter(fakes.outbox))["data"]["verification_url"]
     token = parse_qs(urlsplit(url).query)["token"][0]
-    fakes.faults.email = "down"
+    fakes.set_faults(email="down")
 
     response = await client.post("/verify", params={"token": token})
 
@@ -230,12 +230,12 @@ async def test_no_password_token_or_address_reaches_the_logs(
     caplog.set_level(logging.INFO)
     for name in ("app", "fastapi_tasks"):
         caplog.set_level(logging.DEBUG, logger=name)
-    fakes.faults.email = "flaky"
+    fakes.set_faults(email="flaky")
     await register(client, app)
     await wait_for_tasks(app, timeout=5)
     url = next(iter(fakes.outbox))["data"]["verification_url"]
     token = parse_qs(urlsplit(url).query)["token"][0]
-    fakes.faults.email = "down"
+    fakes.set_faults(email="down")
     await client.post("/verify", params={"token": token})
     await client.post("/verify", params={"token": token})
     await client.post(
