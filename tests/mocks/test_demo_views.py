@@ -1,0 +1,92 @@
+"""``/demo`` reads the fakes' file: payments, shipments, and state across a restart."""
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.main import create_app
+from app.mocks import FakeServices
+from tests.mocks.helpers import PAYMENTS, WAREHOUSE, a_charge, key, talking_to
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_payments_and_shipments_list_what_the_fakes_accepted(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    fakes: FakeServices = app.state.fakes
+    async with talking_to(fakes, settings) as http:
+        paid = await http.post(f"{PAYMENTS}/charge", json=a_charge(1), headers=key("1"))
+        await http.post(
+            f"{PAYMENTS}/charge", json=a_charge(2, "tok_declined"), headers=key("2")
+        )
+        body = {"charge_id": paid.json()["charge_id"], "amount": "59.98"}
+        refund = await http.post(
+            f"{PAYMENTS}/refund", json=body, headers=key("refund-1")
+        )
+        shipment = {"order_id": 1, "items": [{"sku": 1, "qty": 2}]}
+        shipped = await http.post(
+            f"{WAREHOUSE}/prepare-shipment", json=shipment, headers=key("ship-1")
+        )
+
+    payments = (await client.get("/demo/payments")).json()
+    shipments = (await client.get("/demo/shipments")).json()
+
+    assert payments == {
+        "charges": [
+            {
+                "idempotency_key": "1",
+                "status_code": 200,
+                "charge_id": paid.json()["charge_id"],
+                "amount": "59.98",
+                "order_id": 1,
+            },
+            {
+                "idempotency_key": "2",
+                "status_code": 402,
+                "charge_id": None,
+                "amount": "59.98",
+                "order_id": 2,
+            },
+        ],
+        "refunds": [
+            {
+                "idempotency_key": "refund-1",
+                "charge_id": paid.json()["charge_id"],
+                "refund_id": refund.json()["refund_id"],
+            }
+        ],
+    }
+    [listed] = shipments
+    assert set(listed) == {"order_id", "items", "idempotency_key", "shipment_id", "at"}
+    assert (listed["order_id"], listed["shipment_id"]) == (
+        1,
+        shipped.json()["shipment_id"],
+    )
+
+
+async def test_a_restarted_app_shows_the_faults_and_calls_of_the_last_run(
+    settings: Settings,
+) -> None:
+    for run in range(2):
+        app = create_app(settings)
+        async with (
+            LifespanManager(app) as manager,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
+            ) as client,
+        ):
+            if run == 0:
+                await client.put("/demo/faults", json={"warehouse": "down"})
+                async with talking_to(app.state.fakes, settings) as http:
+                    await http.post(f"{WAREHOUSE}/prepare-shipment", json={})
+            else:
+                faults = (await client.get("/demo/faults")).json()
+                calls = await client.get("/demo/calls", params={"limit": 1})
+        app.state.fakes.close()
+
+    assert faults["warehouse"] == "down"
+    assert [(c["service"], c["status"]) for c in calls.json()] == [("warehouse", 503)]
+    assert calls.headers["x-total-count"] == "1"
