@@ -85,7 +85,8 @@ OPENAPI_TAGS: Final[list[dict[str, Any]]] = [
     {
         "name": "demo",
         "description": "Mock mode only: what the fake external systems received (e-mail "
-        "outbox, recorded calls), fault switches, and the task registry.",
+        "outbox, recorded calls, payments, shipments), fault switches, and the task "
+        "registry. Their state lives in DATA_DIR/fakes.db: it survives a restart.",
     },
 ]
 
