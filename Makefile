@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint bench format clean
+.PHONY: demo test chaos lint bench format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The crash test's long soak: 20 kill-and-restart rounds (SIGTERM and SIGKILL), figures printed.
+chaos: $(STAMP)
+	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-20} $(BIN)/python -m pytest -q -s tests/e2e/test_chaos.py
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

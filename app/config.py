@@ -89,9 +89,9 @@ class Settings(BaseSettings):
         description="Delay before the first retry of a failed e-mail (doubles per retry)",
     )
     outbox_max_attempts: int = Field(
-        default=4,
+        default=8,
         ge=1,
-        description="Delivery attempts per promised e-mail, shipment or alert before it is marked failed and alerted",
+        description="Delivery attempts per promised e-mail, shipment or alert (4 by its task, the rest by the sweeper, doubling the delay up to 5 min) before it is marked failed and alerted",
     )
     sweep_interval_s: float = Field(
         default=5.0,

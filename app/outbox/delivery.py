@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 # How long one attempt may hold a row before another may take it.
 LEASE = timedelta(seconds=30)
+# The delivery task's own retries (the seed's "3 retries with back-off"); later attempts
+# are the sweeper's, further apart, until the row's budget is spent.
+TASK_RETRIES = 3
+MAX_BACKOFF_S = 300.0
 
 
 def idempotency_key(message_id: int) -> str:
@@ -69,18 +73,22 @@ class Outbox:
     warehouse: WarehouseClient
     alerts: AlertClient
     # Attempts per row in all (task and sweeper together); then it is failed for good.
-    max_attempts: int = 4
+    max_attempts: int = 8
     retry_delay_s: float = 1.0
 
     def delivery_task(self, batch: TaskBatch, *, name: str) -> ConfiguredScheduler:
-        """A task configuration for delivering rows: the row's attempts, with back-off."""
+        """A task configuration for delivering rows: a few quick attempts, with back-off."""
         return batch.task(
             name=name,
-            retries=self.max_attempts - 1,
+            retries=min(TASK_RETRIES, self.max_attempts - 1),
             retry_delay=self.retry_delay_s,
             retry_backoff=2.0,
             retry_on=RETRYABLE,
         )
+
+    def backoff_s(self, attempts: int) -> float:
+        """How long a row waits after its ``attempts``-th failure (doubling, capped)."""
+        return min(self.retry_delay_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
 
     async def deliver_pending(
         self, *, subject_type: str, subject_id: int, kind: OutboxKind | None = None
@@ -188,7 +196,7 @@ class Outbox:
         retry_at = (
             None
             if final
-            else now + timedelta(seconds=self.retry_delay_s * 2 ** (attempts - 1))
+            else now + timedelta(seconds=self.backoff_s(attempts))
         )
         follow_up = None
         if final and message.kind != OutboxKind.ALERT:
