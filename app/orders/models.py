@@ -94,9 +94,6 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     charge_id: Mapped[str | None] = mapped_column(String(100), default=None)
     failure_reason: Mapped[str | None] = mapped_column(String(200), default=None)
-    customer_notified_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, default=None
-    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow

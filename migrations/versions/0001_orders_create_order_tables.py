@@ -43,7 +43,6 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("charge_id", sa.String(length=100), nullable=True),
         sa.Column("failure_reason", sa.String(length=200), nullable=True),
-        sa.Column("customer_notified_at", sa.DateTime(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order")),
