@@ -1,0 +1,42 @@
+"""``settlement.decide``: the outcome of an order from its two halves (a pure function)."""
+
+import httpx
+import pytest
+
+from app.clients.payment_gateway import PaymentDeclinedError
+from app.orders.models import OrderStatus
+from app.orders.settlement import Decision, decide, payment_failure_reason
+
+
+@pytest.mark.parametrize(
+    ("payment", "inventory", "expected"),
+    [
+        ("succeeded", "reserved", Decision(OrderStatus.CONFIRMED)),
+        (
+            "failed",
+            "reserved",
+            Decision(OrderStatus.PAYMENT_FAILED, release_stock=True),
+        ),
+        ("failed", "failed", Decision(OrderStatus.PAYMENT_FAILED)),
+        ("succeeded", "failed", Decision(OrderStatus.INVENTORY_FAILED, refund=True)),
+        # Either half unknown: wait (a lost payment answer is not a decline).
+        ("pending", "reserved", None),
+        ("pending", "failed", None),
+        ("succeeded", "pending", None),
+        ("failed", "pending", None),
+    ],
+)
+def test_decide(payment: str, inventory: str, expected: Decision | None) -> None:
+    assert decide(payment, inventory) == expected
+
+
+def test_payment_failure_reasons_name_no_secret() -> None:
+    request = httpx.Request("POST", "https://payments.mock/charge")
+    response = httpx.Response(503, request=request)
+
+    assert payment_failure_reason(PaymentDeclinedError(1, "card_declined")) == (
+        "payment declined (card_declined)"
+    )
+    assert payment_failure_reason(
+        httpx.HTTPStatusError("boom", request=request, response=response)
+    ) == ("payment gateway error (HTTP 503)")
