@@ -111,6 +111,7 @@ class Rendered:
 
     requests: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[str] = field(default_factory=list)
+    promises: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     pressed_faults: dict[str, str] = field(default_factory=dict)
     status: str = ""
@@ -143,6 +144,8 @@ class _DashboardReader(HTMLParser):
             )
         elif tag == "span" and "route" in classes:
             self._start_capture("route")
+        elif a.get("data-promise"):
+            self.out.promises.append(a.get("data-state", ""))
         elif a.get("id") in {"outbox", "calls"}:
             self._section = a["id"]
         elif tag == "summary" and self._section:
@@ -265,6 +268,8 @@ def test_dashboard_shows_a_real_orders_tasks_in_their_lanes(
     assert 'class="mark m-response"' in page_load.dom
 
     assert any(outbox[-1]["subject"] in item for item in shown.outbox), shown.outbox
+    # The order's transactional outbox rows: its e-mail and its shipment, both delivered.
+    assert shown.promises.count("sent") >= 2, shown.promises
     assert any("payment" in call for call in shown.calls), shown.calls
     assert shown.pressed_faults.get("cdn") == "down"
     assert shown.pressed_faults.get("payment") == "ok"
