@@ -89,9 +89,9 @@ class Settings(BaseSettings):
         description="Delay before the first retry of a failed e-mail (doubles per retry)",
     )
     outbox_max_attempts: int = Field(
-        default=8,
+        default=4,
         ge=1,
-        description="Delivery attempts per promised e-mail, shipment or alert (4 by its task, the rest by the sweeper, doubling the delay up to 5 min) before it is marked failed and alerted",
+        description="Delivery attempts per promised e-mail, shipment or alert before it is marked failed and alerted (the seed's 1 + 3 retries; raise it to ride out longer outages: attempts after the 4th are the sweeper's, the delay doubling up to 5 min)",
     )
     sweep_interval_s: float = Field(
         default=5.0,

@@ -73,7 +73,7 @@ class Outbox:
     warehouse: WarehouseClient
     alerts: AlertClient
     # Attempts per row in all (task and sweeper together); then it is failed for good.
-    max_attempts: int = 8
+    max_attempts: int = 4
     retry_delay_s: float = 1.0
 
     def delivery_task(self, batch: TaskBatch, *, name: str) -> ConfiguredScheduler:
