@@ -19,7 +19,7 @@ settlement are idempotent, and the sweeper delivers whatever the outbox still ho
 import logging
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
@@ -309,13 +309,14 @@ class OrderPipeline:
             await self.outbox.deliver_pending(subject_type=SUBJECT, subject_id=order_id)
         return status
 
-    async def resume_stuck(self, *, startup: bool = False) -> int:
+    async def resume_stuck(self, *, orphaned_before: datetime | None = None) -> int:
         """The sweeper's step: resume orders left ``processing``; returns how many settled.
 
-        At startup every such order is resumed (its tasks died with the last process);
-        later only those unchanged for ``stuck_after``.
+        At startup (``orphaned_before`` = the process's start) every such order untouched
+        since then is resumed: its tasks died with the last process. Later, only those
+        unchanged for ``stuck_after``.
         """
-        changed_before = None if startup else utcnow() - self.stuck_after
+        changed_before = orphaned_before or utcnow() - self.stuck_after
         async with self.sessions() as session:
             ids = await service.stuck_order_ids(session, changed_before=changed_before)
         settled = 0

@@ -8,7 +8,7 @@ and stages one alert in the same transaction. Nothing is dropped silently.
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,7 +88,7 @@ class Outbox:
 
     def backoff_s(self, attempts: int) -> float:
         """How long a row waits after its ``attempts``-th failure (doubling, capped)."""
-        return min(self.retry_delay_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
+        return min(self.retry_delay_s * 2.0 ** (attempts - 1), MAX_BACKOFF_S)
 
     async def deliver_pending(
         self, *, subject_type: str, subject_id: int, kind: OutboxKind | None = None
@@ -100,16 +100,23 @@ class Outbox:
             )
         return await self._deliver_each(ids)
 
-    async def deliver_due(self, *, startup: bool = False, limit: int = 200) -> int:
-        """The sweeper's step: deliver rows whose task is gone; returns how many were sent."""
+    async def deliver_due(
+        self, *, orphaned_before: datetime | None = None, limit: int = 200
+    ) -> int:
+        """The sweeper's step: deliver rows whose task is gone; returns how many were sent.
+
+        ``orphaned_before``: the startup sweep's "everything created before I started".
+        """
         async with self.sessions() as session:
             ids = await service.due_ids(
-                session, now=utcnow(), startup=startup, limit=limit
+                session, now=utcnow(), orphaned_before=orphaned_before, limit=limit
             )
         sent = 0
         for message_id in ids:
             try:
-                sent += await self.deliver(message_id, ignore_lease=startup)
+                sent += await self.deliver(
+                    message_id, ignore_lease=orphaned_before is not None
+                )
             except Exception:  # recorded on the row; the next sweep tries again
                 continue
         return sent
@@ -193,11 +200,7 @@ class Outbox:
         now = utcnow()
         final = not isinstance(error, RETRYABLE) or attempts >= self.max_attempts
         reason = describe(error)
-        retry_at = (
-            None
-            if final
-            else now + timedelta(seconds=self.backoff_s(attempts))
-        )
+        retry_at = None if final else now + timedelta(seconds=self.backoff_s(attempts))
         follow_up = None
         if final and message.kind != OutboxKind.ALERT:
             follow_up = alert(

@@ -173,14 +173,22 @@ async def record_failure(
 
 
 async def due_ids(
-    session: AsyncSession, *, now: datetime, startup: bool, limit: int
+    session: AsyncSession,
+    *,
+    now: datetime,
+    orphaned_before: datetime | None,
+    limit: int,
 ) -> Sequence[int]:
     """Pending rows the sweeper should deliver, oldest first.
 
-    At startup every pending row is due: their tasks died with the previous process.
+    With ``orphaned_before`` (the startup sweep passes the process's start), every pending
+    row created before it is due, lease or not: its task died with the previous process.
+    Rows this process created are left to their tasks.
     """
     query = select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.PENDING)
-    if not startup:
+    if orphaned_before is not None:
+        query = query.where(OutboxMessage.created_at < orphaned_before)
+    else:
         query = query.where(
             OutboxMessage.next_attempt_at <= now,
             or_(

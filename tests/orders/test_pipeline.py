@@ -19,7 +19,7 @@ from app.clients.email_service import EmailServiceClient
 from app.clients.payment_gateway import PaymentGatewayClient
 from app.clients.warehouse import WarehouseClient
 from app.config import Settings
-from app.db import SessionFactory, make_engine, make_session_factory
+from app.db import SessionFactory, make_engine, make_session_factory, utcnow
 from app.mocks import FakeServices, build_router
 from app.orders import service
 from app.orders.exceptions import OutOfStockError
@@ -235,7 +235,7 @@ async def test_resume_after_a_crash_after_settling_delivers_what_was_promised(
     await world.pipeline.reserve_stock(order_id=order_id)
     await world.pipeline.settle(order_id=order_id)  # rows written, never delivered
 
-    await world.pipeline.outbox.deliver_due(startup=True)
+    await world.pipeline.outbox.deliver_due(orphaned_before=utcnow())
     await world.pipeline.resume(order_id=order_id)
 
     assert emails(world) == ["order_confirmation"]
@@ -282,5 +282,17 @@ async def test_resume_stuck_skips_orders_that_changed_recently(world: World) -> 
 
     assert await world.pipeline.resume_stuck() == 0
     assert (await state(world, order_id))[0] == "processing"
-    assert await world.pipeline.resume_stuck(startup=True) == 1
+    assert await world.pipeline.resume_stuck(orphaned_before=utcnow()) == 1
     assert (await state(world, order_id))[0] == "payment_failed"
+
+
+async def test_the_startup_sweep_leaves_orders_of_the_new_process_alone(
+    world: World,
+) -> None:
+    # The sweeper starts before the server serves; an order placed after that is this
+    # process's own, still being charged by its task: resuming it would race the charge.
+    started_at = utcnow()
+    order_id = await new_order(world)
+
+    assert await world.pipeline.resume_stuck(orphaned_before=started_at) == 0
+    assert (await state(world, order_id))[0] == "processing"

@@ -114,11 +114,21 @@ async def test_a_repeat_after_a_crash_reaches_the_customer_once(world: World) ->
     await world.outbox._send(claimed)
 
     # The next process's startup sweep ignores the dead process's lease and sends again.
-    assert await world.outbox.deliver_due(startup=True) == 1
+    assert await world.outbox.deliver_due(orphaned_before=utcnow()) == 1
 
     assert len(world.fakes.calls_to("email")) == 2
     assert len(world.fakes.outbox) == 1
     assert (await row(world, message_id)).status == OutboxStatus.SENT
+
+
+async def test_the_startup_sweep_leaves_rows_of_the_new_process_alone(
+    world: World,
+) -> None:
+    started_at = utcnow()
+    await stage(world, an_email())
+
+    assert await world.outbox.deliver_due(orphaned_before=started_at) == 0
+    assert world.fakes.outbox == []
 
 
 async def test_a_row_that_keeps_failing_is_marked_failed_with_one_alert(
