@@ -36,5 +36,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+bench-memory: $(STAMP)
+	$(BIN)/python -m bench.memory
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
