@@ -1,4 +1,8 @@
-"""Fake e-mail service: accepts into the outbox, or is down, or fails every other call.
+"""Fake e-mail service: accepts into the outbox, or is down, or flaky.
+
+``flaky``: the first attempt of each message (each Idempotency-Key) fails with 503 and its
+retry gets through; requests without a key fail every other call. Per message, so that a
+message's retries never keep landing on the failing half under concurrency.
 
 A repeated ``Idempotency-Key`` gets the first answer (same message id) and is not added to
 the outbox again: the customer gets the e-mail once. Faults apply first, so a 503 is never
@@ -17,14 +21,18 @@ from app.mocks.store import Tx
 SERVICE = "email"
 
 
+def _flaky_fails(tx: Tx, key: str | None) -> bool:
+    if key is None:
+        return tx.bump("email_attempt") % 2 == 1  # counted across workers
+    return tx.first_attempt(key)
+
+
 def send(tx: Tx, request: httpx.Request) -> httpx.Response:
     fault = tx.fault(SERVICE)
-    attempt = tx.bump("email_attempt")
-    # flaky: every other call fails (counted across workers), so one retry gets through.
-    if fault == "down" or (fault == "flaky" and attempt % 2 == 1):
+    key = idempotency_key(request)
+    if fault == "down" or (fault == "flaky" and _flaky_fails(tx, key)):
         payload = {"error": "unavailable", "message": "E-mail service unavailable"}
         return httpx.Response(503, json=payload)
-    key = idempotency_key(request)
     if (stored := tx.replay("email", key)) is not None:
         return json_response(stored)
     try:

@@ -36,6 +36,9 @@ _ANSWER = """
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS fault (service TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS first_attempt (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT UNIQUE NOT NULL
+);
 CREATE TABLE IF NOT EXISTS call (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     service TEXT NOT NULL,
@@ -112,6 +115,18 @@ class Tx:
             (name,),
         ).fetchone()
         return int(row[0])
+
+    def first_attempt(self, key: str) -> bool:
+        """True the first time ``key`` is seen (remembered in a capped table)."""
+        cursor = self._db.execute(
+            "INSERT INTO first_attempt (idempotency_key) VALUES (?)"
+            " ON CONFLICT (idempotency_key) DO NOTHING",
+            (key,),
+        )
+        if cursor.rowcount == 0:
+            return False
+        self._trim("first_attempt", cursor.lastrowid)
+        return True
 
     # -- recorded calls and analytics events -----------------------------------------
 
