@@ -37,8 +37,14 @@ def decide(payment_status: str, inventory_status: str) -> Decision | None:
         or inventory_status == InventoryStatus.PENDING
     ):
         return None
-    paid = payment_status == PaymentStatus.SUCCEEDED
     reserved = inventory_status == InventoryStatus.RESERVED
+    if payment_status == PaymentStatus.REFUNDED:
+        # Refunded by a settlement that died before committing: finish that one (the
+        # refund is idempotent by key).
+        return Decision(
+            OrderStatus.INVENTORY_FAILED, release_stock=reserved, refund=True
+        )
+    paid = payment_status == PaymentStatus.SUCCEEDED
     if paid and reserved:
         return Decision(OrderStatus.CONFIRMED)
     if not paid:

@@ -296,3 +296,20 @@ async def test_the_startup_sweep_leaves_orders_of_the_new_process_alone(
 
     assert await world.pipeline.resume_stuck(orphaned_before=started_at) == 0
     assert (await state(world, order_id))[0] == "processing"
+
+
+async def test_resume_after_a_crash_between_refund_and_settlement(world: World) -> None:
+    order_id = await new_order(world, product_id=SOLD_OUT, quantity=1)
+    await charge(world, order_id)
+    async with world.sessions() as session:
+        await service.mark_inventory_failed(session, order_id, reason="out of stock")
+        order = await service.get_order(session, order_id)
+    # The settlement refunded, then the process died before its transaction committed.
+    assert await world.pipeline._refund(order)
+    assert await state(world, order_id) == ("processing", "refunded", "failed")
+
+    assert await world.pipeline.resume(order_id=order_id) == "inventory_failed"
+
+    assert len(world.fakes.refunds) == 1
+    [mail] = world.fakes.outbox
+    assert (mail["template"], mail["data"]["refunded"]) == ("order_out_of_stock", True)

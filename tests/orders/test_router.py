@@ -174,7 +174,11 @@ async def test_an_unreachable_gateway_leaves_the_order_processing_until_it_answe
 
     assert (order["status"], order["payment_status"]) == ("payment_failed", "failed")
     assert fakes.charges == {}
-    assert [mail["template"] for mail in fakes.outbox] == ["order_payment_failed"]
+
+    async def emailed() -> list[str]:  # delivered just after the settlement commits
+        return [mail["template"] for mail in fakes.outbox]
+
+    assert await poll(emailed) == ["order_payment_failed"]
 
 
 async def test_out_of_stock_refunds_the_charge_and_never_ships(

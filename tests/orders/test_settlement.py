@@ -19,6 +19,8 @@ from app.orders.settlement import Decision, decide, payment_failure_reason
         ),
         ("failed", "failed", Decision(OrderStatus.PAYMENT_FAILED)),
         ("succeeded", "failed", Decision(OrderStatus.INVENTORY_FAILED, refund=True)),
+        # A settlement that refunded, then died before committing, is finished alike.
+        ("refunded", "failed", Decision(OrderStatus.INVENTORY_FAILED, refund=True)),
         # Either half unknown: wait (a lost payment answer is not a decline).
         ("pending", "reserved", None),
         ("pending", "failed", None),
