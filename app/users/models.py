@@ -26,6 +26,11 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # When the newest verification link was issued: the resend rate limit compares
+    # against it in one conditional UPDATE (NULL for accounts from before the column).
+    verification_sent_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=None
+    )
 
     @property
     def verified(self) -> bool:
@@ -46,3 +51,5 @@ class UserVerificationToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Set when a newer link replaced this one (POST /verification/resend): it stops working.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

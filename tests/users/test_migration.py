@@ -1,4 +1,5 @@
-"""Migration 0002_users builds exactly the models' tables and is reversible."""
+"""The users migrations (0002_users, 0006_users_resend) build exactly the models' tables
+and are reversible."""
 
 import sqlite3
 from pathlib import Path
@@ -14,6 +15,12 @@ from app.lifespan import alembic_config
 from app.users import models
 
 USERS_TABLES = {models.User.__tablename__, models.UserVerificationToken.__tablename__}
+
+
+def columns(path: Path, table: str) -> set[str]:
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute(f"PRAGMA table_info('{table}')")
+        return {row[1] for row in rows}
 
 
 def tables(path: Path) -> set[str]:
@@ -81,10 +88,33 @@ def test_downgrade_removes_only_the_users_tables_and_upgrade_restores_them(
     config = alembic_config(f"sqlite+aiosqlite:///{database}")
     before = tables(database)
 
-    command.downgrade(config, "0002_users@-1")
+    command.downgrade(config, "0006_users_resend@-2")  # both users revisions
 
     assert tables(database) == before - USERS_TABLES
     assert {_table_of(entry) for entry in users_diff(database)} == USERS_TABLES
     command.upgrade(config, "heads")
     assert tables(database) == before
     assert users_diff(database) == []
+
+
+def test_0006_adds_the_resend_columns_and_removes_only_them(database: Path) -> None:
+    config = alembic_config(f"sqlite+aiosqlite:///{database}")
+    assert "verification_sent_at" in columns(database, "user")
+    assert "revoked_at" in columns(database, "user_verification_token")
+    insert = (
+        "INSERT INTO user (email, email_normalized, password_hash, name, created_at)"
+        " VALUES ('a@example.com', 'a@example.com', 'h', 'n', '2026-01-01 00:00:00')"
+    )
+    with sqlite3.connect(database) as connection:
+        connection.execute(insert)
+
+    command.downgrade(config, "0002_users")
+
+    assert "verification_sent_at" not in columns(database, "user")
+    assert "revoked_at" not in columns(database, "user_verification_token")
+    assert {_table_of(entry) for entry in users_diff(database)} == USERS_TABLES
+    command.upgrade(config, "heads")
+    assert users_diff(database) == []
+    with sqlite3.connect(database) as connection:  # rows survive the batch rebuilds
+        [(sent_at,)] = connection.execute("SELECT verification_sent_at FROM user")
+    assert sent_at is None
