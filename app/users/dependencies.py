@@ -1,10 +1,11 @@
-"""Dependencies that turn path parameters into users (or 404s)."""
+"""Dependencies of the users router: users named in the path (or 404s), the outbox."""
 
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 
 from app.db import SessionDep
+from app.outbox.delivery import Outbox
 from app.users import service
 from app.users.exceptions import UserNotFoundError
 from app.users.models import User
@@ -24,4 +25,11 @@ async def valid_user_id(
     return await service.get_user(session, user_id)
 
 
+def get_outbox(request: Request) -> Outbox:
+    """The outbox built by the lifespan: it delivers the e-mails the service staged."""
+    outbox: Outbox = request.state.outbox
+    return outbox
+
+
 ExistingUser = Annotated[User, Depends(valid_user_id)]
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]

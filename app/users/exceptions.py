@@ -6,14 +6,21 @@ from app.errors import DomainError
 
 
 class EmailTakenError(DomainError):
-    """Another account already uses this address (compared case-insensitively)."""
+    """Another account already uses this address (compared case-insensitively).
+
+    The same words whether that account is verified or not (the resend endpoint must not
+    be the only one keeping that secret), and they say how to get a new link.
+    """
 
     status_code = status.HTTP_409_CONFLICT
-    detail = "An account with this e-mail address already exists"
+    detail = (
+        "An account with this e-mail address already exists; if it is not verified, "
+        "POST /verification/resend sends a new link"
+    )
 
 
 class InvalidTokenError(DomainError):
-    """The token is unknown, expired or already used; all look alike on purpose."""
+    """The token is unknown, expired, used or replaced; all look alike on purpose."""
 
     status_code = status.HTTP_400_BAD_REQUEST
     detail = "Invalid or expired token"

@@ -1,111 +1,165 @@
-"""HTTP endpoints of registration and verification: parse, call the service, schedule."""
+"""HTTP endpoints of registration and verification: parse, call the service, schedule.
+
+Every e-mail is an outbox row the service committed with the change that promised it;
+the routes only schedule its delivery (``after_response``: attempts with back-off, one
+alert if it fails for good). If that task dies with the process, the sweeper delivers it.
+"""
 
 from datetime import timedelta
-from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from app.clients.dependencies import (
-    AlertsDep,
-    EmailServiceDep,
-    SettingsDep,
-    TrackerDep,
-)
+from app.clients.dependencies import SettingsDep, TrackerDep
 from app.db import SessionDep
 from app.errors import UNREADABLE_BODY
+from app.outbox import service as outbox_service
+from app.outbox.delivery import Outbox
+from app.outbox.schemas import OutboxEntryRead
 from app.users import service
-from app.users.dependencies import ExistingUser
+from app.users.dependencies import ExistingUser, OutboxDep
+from app.users.exceptions import EmailTakenError, InvalidTokenError, UserNotFoundError
 from app.users.schemas import (
     REGISTERED_MESSAGE,
+    RESEND_MESSAGE,
     VERIFIED_MESSAGE,
     EmailVerified,
+    ResendAccepted,
     UserCreate,
     UserRead,
     UserRegistered,
+    VerificationResend,
 )
-from app.users.task_error_handlers import on_verification_email_failed
-from app.users.tasks import (
-    EMAIL_RETRIES,
-    EMAIL_RETRY_BACKOFF,
-    EMAIL_RETRY_ON,
-    send_verification_email,
-    send_welcome_email,
-)
-from app.users.verification import verification_url
 from fastapi_tasks import Tasks
 
 router = APIRouter(tags=["users"])
 
-_CONFLICT = {
-    "description": "The e-mail address is taken (compared case-insensitively)",
-    "content": {
-        "application/json": {
-            "example": {"detail": "An account with this e-mail address already exists"}
-        }
-    },
-}
-_BAD_TOKEN = {
-    "description": "The token is unknown, expired or already used",
-    "content": {
-        "application/json": {"example": {"detail": "Invalid or expired token"}}
-    },
-}
-_NOT_FOUND = {
-    "description": "No user has this id",
-    "content": {"application/json": {"example": {"detail": "User not found"}}},
-}
+
+def _error(description: str, detail: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"example": {"detail": detail}}},
+    }
+
+
+def _invalid(description: str, field: str, msg: str) -> dict[str, Any]:
+    # FastAPI's own 422 schema, plus an example; the body never echoes the input.
+    error = {"loc": ["body", field], "msg": msg, "type": "value_error"}
+    return {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/HTTPValidationError"},
+                "example": {"detail": [error]},
+            }
+        },
+    }
+
+
+_NOT_AN_ADDRESS = (
+    "value is not a valid email address: An email address must have an @-sign."
+)
+_CONFLICT = _error(
+    "The e-mail address is taken (compared case-insensitively), verified or not",
+    EmailTakenError.detail,
+)
+_BAD_TOKEN = _error(
+    "The token is unknown, expired, already used, or replaced by a newer link",
+    InvalidTokenError.detail,
+)
+_NOT_FOUND = _error("No user has this id", UserNotFoundError.detail)
+
+
+def _deliver_emails(tasks: Tasks, outbox: Outbox, *, name: str, user_id: int) -> None:
+    # The rows are committed (by the service) before this task can read them.
+    outbox.delivery_task(tasks.after_response, name=name).schedule(
+        outbox.deliver_pending, subject_type=service.SUBJECT, subject_id=user_id
+    )
 
 
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
     summary="Register a user and e-mail them a verification link",
-    responses={**UNREADABLE_BODY, status.HTTP_409_CONFLICT: _CONFLICT},
+    responses={
+        **UNREADABLE_BODY,
+        status.HTTP_409_CONFLICT: _CONFLICT,
+        status.HTTP_422_UNPROCESSABLE_CONTENT: _invalid(
+            "Invalid e-mail address, a password under 8 characters or over 72 bytes, "
+            "or an empty name",
+            "email",
+            _NOT_AN_ADDRESS,
+        ),
+    },
 )
 async def register_user(
     body: UserCreate,
     session: SessionDep,
     settings: SettingsDep,
-    email: EmailServiceDep,
-    alerts: AlertsDep,
+    outbox: OutboxDep,
     tracker: TrackerDep,
     tasks: Tasks,
 ) -> UserRegistered:
     """Passwords need 8+ characters and at most 72 bytes (bcrypt's limit).
 
-    The verification e-mail is sent after the response, retried 3 times with
-    exponential back-off; if it still fails, the operators get one alert.
+    The verification e-mail is committed with the user and sent after the response:
+    4 attempts with exponential back-off, then one alert to the operators. A taken
+    address is a 409 whose message points to ``POST /verification/resend``.
     """
-    # Committed inside the service before anything below is scheduled.
-    registration = await service.register_user(
+    user = await service.register_user(
         session,
         email=body.email,
         password=body.password,
         name=body.name,
         bcrypt_rounds=settings.bcrypt_rounds,
         token_ttl=timedelta(hours=settings.verification_ttl_hours),
+        public_base_url=settings.public_base_url,
     )
-    user = registration.user
-    tasks.after_response.task(
-        name="users.send_verification_email",
-        retries=EMAIL_RETRIES,
-        retry_delay=settings.email_retry_delay_s,
-        retry_backoff=EMAIL_RETRY_BACKOFF,
-        retry_on=EMAIL_RETRY_ON,
-        on_error=partial(on_verification_email_failed, user_id=user.id, alerts=alerts),
-    ).schedule(
-        send_verification_email,
-        email=email,
-        to=user.email,
-        name=user.name,
-        verification_url=verification_url(settings.public_base_url, registration.token),
+    _deliver_emails(
+        tasks, outbox, name="users.send_verification_email", user_id=user.id
     )
     # Analytics get the id only: no e-mail address, no password.
     tasks.after_response.task(name="users.track_registration").schedule(
         tracker.track, event="user_registered", user_id=user.id, properties={}
     )
     return UserRegistered(user_id=user.id, message=REGISTERED_MESSAGE)
+
+
+@router.post(
+    "/verification/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="E-mail a fresh verification link (at most one a minute per account)",
+    responses={
+        **UNREADABLE_BODY,
+        status.HTTP_422_UNPROCESSABLE_CONTENT: _invalid(
+            "Not an e-mail address (or no `email` field)", "email", _NOT_AN_ADDRESS
+        ),
+    },
+)
+async def resend_verification(
+    body: VerificationResend,
+    session: SessionDep,
+    settings: SettingsDep,
+    outbox: OutboxDep,
+    tasks: Tasks,
+) -> ResendAccepted:
+    """Always 202 with the same body: unknown, verified, recently sent or sent now.
+
+    For an unverified account whose last link is at least a minute old, a new link is
+    e-mailed after the response and every older link stops working.
+    """
+    user_id = await service.resend_verification(
+        session,
+        email=body.email,
+        public_base_url=settings.public_base_url,
+        token_ttl=timedelta(hours=settings.verification_ttl_hours),
+    )
+    if user_id is not None:
+        # After the response: the answer cannot take longer because an e-mail is sent.
+        _deliver_emails(
+            tasks, outbox, name="users.send_verification_email", user_id=user_id
+        )
+    return ResendAccepted(message=RESEND_MESSAGE)
 
 
 @router.post(
@@ -122,20 +176,14 @@ async def verify_email(
         ),
     ],
     session: SessionDep,
-    settings: SettingsDep,
-    email: EmailServiceDep,
+    outbox: OutboxDep,
     tracker: TrackerDep,
     tasks: Tasks,
 ) -> EmailVerified:
-    """A token works once, within the configured validity (24 h by default)."""
+    """A token works once, within the configured validity (24 h by default), and only
+    while it is the account's newest link."""
     user = await service.verify_email(session, token=token)
-    tasks.after_response.task(
-        name="users.send_welcome_email",
-        retries=EMAIL_RETRIES,
-        retry_delay=settings.email_retry_delay_s,
-        retry_backoff=EMAIL_RETRY_BACKOFF,
-        retry_on=EMAIL_RETRY_ON,
-    ).schedule(send_welcome_email, email=email, to=user.email, name=user.name)
+    _deliver_emails(tasks, outbox, name="users.send_welcome_email", user_id=user.id)
     tasks.after_response.task(name="users.track_verification").schedule(
         tracker.track, event="email_verified", user_id=user.id, properties={}
     )
@@ -145,8 +193,17 @@ async def verify_email(
 # user_id is read by the ExistingUser dependency, which FAST003 cannot see.
 @router.get(
     "/users/{user_id}",  # noqa: FAST003
-    summary="Show a user and whether their e-mail is verified",
+    summary="Show a user, whether their e-mail is verified, and their e-mails' delivery",
     responses={status.HTTP_404_NOT_FOUND: _NOT_FOUND},
 )
-async def get_user(user: ExistingUser) -> UserRead:
-    return UserRead.model_validate(user)
+async def get_user(user: ExistingUser, session: SessionDep) -> UserRead:
+    messages = await outbox_service.for_subject(
+        session, subject_type=service.SUBJECT, subject_id=user.id
+    )
+    return UserRead(
+        user_id=user.id,
+        email=user.email,
+        name=user.name,
+        verified=user.verified,
+        notifications=[OutboxEntryRead.of(message) for message in messages],
+    )

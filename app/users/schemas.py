@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -12,6 +11,7 @@ from pydantic import (
     field_validator,
 )
 
+from app.outbox.schemas import OutboxEntryRead
 from app.users.models import NAME_MAX_LENGTH
 from app.users.passwords import PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS
 
@@ -19,6 +19,11 @@ REGISTERED_MESSAGE = (
     "Registration successful. Please check your email to verify your account."
 )
 VERIFIED_MESSAGE = "Email verified successfully"
+# One answer for every resend, whatever the address: it must not reveal accounts.
+RESEND_MESSAGE = (
+    "If an unverified account exists for this address, "
+    "a new verification link is on its way"
+)
 
 Name = Annotated[
     str,
@@ -98,11 +103,30 @@ class EmailVerified(BaseModel):
     message: str
 
 
+class VerificationResend(BaseModel):
+    """What ``POST /verification/resend`` accepts."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "ada@example.com"}]}
+    )
+
+    email: EmailStr
+
+
+class ResendAccepted(BaseModel):
+    """What ``POST /verification/resend`` answers (202), whatever the address."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"message": RESEND_MESSAGE}]}
+    )
+
+    message: str
+
+
 class UserRead(BaseModel):
     """A user as ``GET /users/{user_id}`` shows them (no password hash, ever)."""
 
     model_config = ConfigDict(
-        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -110,12 +134,39 @@ class UserRead(BaseModel):
                     "email": "ada@example.com",
                     "name": "Ada Lovelace",
                     "verified": True,
+                    "notifications": [
+                        {
+                            "message_id": 3,
+                            "kind": "email",
+                            "topic": "email_verification",
+                            "status": "sent",
+                            "attempts": 1,
+                            "created_at": "2026-11-30T10:00:00.120000Z",
+                            "sent_at": "2026-11-30T10:00:00.180000Z",
+                            "last_error": None,
+                        },
+                        {
+                            "message_id": 4,
+                            "kind": "email",
+                            "topic": "welcome",
+                            "status": "sent",
+                            "attempts": 1,
+                            "created_at": "2026-11-30T10:01:12.410000Z",
+                            "sent_at": "2026-11-30T10:01:12.450000Z",
+                            "last_error": None,
+                        },
+                    ],
                 }
             ]
         },
     )
 
-    user_id: int = Field(validation_alias=AliasChoices("user_id", "id"))
+    user_id: int
     email: str
     name: str
     verified: bool
+    notifications: list[OutboxEntryRead] = Field(
+        default_factory=list,
+        description="The user's e-mails (and alerts about them), oldest first, and "
+        "whether each was delivered: pending, sent or failed",
+    )

@@ -6,16 +6,19 @@ from pathlib import Path
 import anyio
 import pytest
 
+from app.config import Settings
 from app.db import Base, SessionFactory, make_engine, make_session_factory
 
-# The models must be imported for create_all to see their tables.
+# The models must be imported for create_all to see their tables (the users service
+# writes outbox rows in its transactions).
+from app.outbox import models as _outbox_models  # noqa: F401
 from app.users import models as _models  # noqa: F401
 from app.users import passwords
 
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[SessionFactory]:
-    """A session factory over a throwaway SQLite file with the users tables."""
+    """A session factory over a throwaway SQLite file with the users and outbox tables."""
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'users.db'}")
     async with engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
@@ -43,3 +46,13 @@ def hashing_waits_for_both(monkeypatch: pytest.MonkeyPatch) -> None:
         return await real_hash(plain, rounds=rounds)
 
     monkeypatch.setattr(passwords, "hash_password", hash_when_both_checked)
+
+
+@pytest.fixture
+async def app_sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
+    """Sessions on the ``app`` fixture's own database file (to read or age its rows)."""
+    engine = make_engine(settings.database_url)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        await engine.dispose()

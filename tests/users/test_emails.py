@@ -1,41 +1,42 @@
-"""The e-mail tasks, their retries (library config) and their error handler."""
+"""The users' e-mails through the outbox: attempts, one alert, survival across a restart,
+the link scrubbed once delivered, no secret in any log line."""
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from app.clients._base import RequestRejectedError
-from app.clients.alerts import AlertClient
 from app.clients.email_service import EmailServiceClient
 from app.config import Settings
+from app.db import SessionFactory
+from app.main import create_app
 from app.mocks import FakeServices, build_router
-from app.users.task_error_handlers import (
-    describe_failure,
-    on_verification_email_failed,
-)
-from app.users.tasks import send_verification_email, send_welcome_email
+from app.outbox.delivery import Outbox
+from app.outbox.models import OutboxMessage
+from app.outbox.service import SCRUBBED
 from fastapi_tasks import Task, TaskState, get_registry
 from fastapi_tasks.testing import wait_for_tasks
+from tests.polling import poll
 
 pytestmark = pytest.mark.anyio
 
 PASSWORD = "correct horse battery"
 ADDRESS = "ada@example.com"
-
-
-@pytest.fixture
-async def http(
-    settings: Settings,
-) -> AsyncIterator[tuple[httpx.AsyncClient, FakeServices]]:
-    fake_services = FakeServices()
-    transport = httpx.MockTransport(build_router(fake_services, settings).async_handler)
-    async with httpx.AsyncClient(transport=transport) as client:
-        yield client, fake_services
+# The seed's budget: the first attempt and 3 retries, then one alert. (The outbox's
+# default may allow the sweeper further attempts; these tests pin the seed's number.)
+SEED_ATTEMPTS = pytest.mark.parametrize(
+    "settings_overrides", [{"outbox_max_attempts": 4}]
+)
 
 
 def tasks_named(app: FastAPI, name: str) -> list[Task]:
@@ -49,140 +50,68 @@ def email_calls(fakes: FakeServices, template: str) -> list[Any]:
     ]
 
 
-async def register(client: httpx.AsyncClient, app: FastAPI) -> httpx.Response:
+def token_in(mail: dict[str, Any]) -> str:
+    url: str = mail["data"]["verification_url"]
+    return parse_qs(urlsplit(url).query)["token"][0]
+
+
+async def register(client: httpx.AsyncClient, app: FastAPI) -> int:
     body = {"email": ADDRESS, "password": PASSWORD, "name": "Ada"}
-    return await client.post(app.url_path_for("register_user"), json=body)
+    response = await client.post(app.url_path_for("register_user"), json=body)
+    assert response.status_code == 201  # an e-mail outage never reaches the user
+    user_id: int = response.json()["user_id"]
+    return user_id
 
 
-# --- the task functions ----------------------------------------------------------
+async def notifications(
+    client: httpx.AsyncClient, app: FastAPI, user_id: int
+) -> list[dict[str, Any]]:
+    path = app.url_path_for("get_user", user_id=str(user_id))
+    found: list[dict[str, Any]] = (await client.get(path)).json()["notifications"]
+    return found
 
 
-async def test_send_verification_email_posts_the_seed_shape(
-    http: tuple[httpx.AsyncClient, FakeServices], settings: Settings
-) -> None:
-    client, fakes = http
-    email = EmailServiceClient(client, settings.email_service)
-
-    await send_verification_email(
-        email=email, to=ADDRESS, name="Ada", verification_url="http://x/verify?token=t"
-    )
-
-    [call] = fakes.calls_to("email")
-    assert call.body == {
-        "to": ADDRESS,
-        "subject": "Verify your email",
-        "template": "email_verification",
-        "data": {"name": "Ada", "verification_url": "http://x/verify?token=t"},
-    }
+async def recorded_sent(client: httpx.AsyncClient, app: FastAPI, user_id: int) -> bool:
+    """Whether the user's e-mails are all recorded as sent (not only accepted)."""
+    found = await notifications(client, app, user_id)
+    return bool(found) and all(n["status"] == "sent" for n in found)
 
 
-async def test_an_unavailable_service_raises_a_retryable_error(
-    http: tuple[httpx.AsyncClient, FakeServices], settings: Settings
-) -> None:
-    client, fakes = http
-    fakes.set_faults(email="down")
-    email = EmailServiceClient(client, settings.email_service)
-
-    with pytest.raises(httpx.HTTPStatusError):
-        await send_welcome_email(email=email, to=ADDRESS, name="Ada")
-
-
-async def test_a_refused_message_raises_a_non_retryable_error(
-    settings: Settings,
-) -> None:
-    transport = httpx.MockTransport(lambda _: httpx.Response(400, json={}))
-    async with httpx.AsyncClient(transport=transport) as client:
-        email = EmailServiceClient(client, settings.email_service)
-
-        with pytest.raises(RequestRejectedError) as caught:
-            await send_welcome_email(email=email, to=ADDRESS, name="Ada")
-
-    assert caught.value.status_code == 400
-    assert ADDRESS not in str(caught.value)
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """``app`` started (migrations, sweeper) and a client for it; stopped on exit."""
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
+        ) as http,
+    ):
+        yield http
 
 
-@pytest.mark.parametrize("code", [408, 429, 500, 503])
-async def test_transient_statuses_stay_retryable(settings: Settings, code: int) -> None:
-    transport = httpx.MockTransport(lambda _: httpx.Response(code, json={}))
-    async with httpx.AsyncClient(transport=transport) as client:
-        email = EmailServiceClient(client, settings.email_service)
-
-        with pytest.raises(httpx.HTTPStatusError):
-            await send_welcome_email(email=email, to=ADDRESS, name="Ada")
+# --- attempts and alerts ----------------------------------------------------------
 
 
-# --- the error handler -----------------------------------------------------------
-
-
-class FailedTask:
-    """Just what the handler reads from a task."""
-
-    name = "users.send_verification_email"
-    attempts = 4
-
-
-async def test_handler_sends_one_alert_with_ids_only(
-    http: tuple[httpx.AsyncClient, FakeServices], settings: Settings
-) -> None:
-    client, fakes = http
-    alerts = AlertClient(client, settings.alerts)
-    error = httpx.HTTPStatusError(
-        "boom", request=httpx.Request("POST", "https://e"), response=httpx.Response(503)
-    )
-
-    await on_verification_email_failed(
-        FailedTask(),  # type: ignore[arg-type]
-        error,
-        user_id=7,
-        alerts=alerts,
-    )
-
-    [call] = fakes.calls_to("alerts")
-    assert "user 7" in call.body["text"]
-    assert "4 attempts" in call.body["text"]
-    assert "HTTP 503" in call.body["text"]
-
-
-async def test_handler_never_raises_when_the_alert_webhook_is_down(
-    http: tuple[httpx.AsyncClient, FakeServices],
-    settings: Settings,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    client, fakes = http
-    fakes.set_faults(alerts="down")
-    alerts = AlertClient(client, settings.alerts)
-
-    await on_verification_email_failed(
-        FailedTask(),  # type: ignore[arg-type]
-        RuntimeError("x"),
-        user_id=7,
-        alerts=alerts,
-    )
-
-    assert "alert about user 7 was not delivered" in caplog.text
-
-
-def test_describe_failure_names_types_not_messages() -> None:
-    assert describe_failure(RuntimeError("secret@example.com")) == "RuntimeError"
-
-
-# --- retries, through the app ----------------------------------------------------
-
-
+@SEED_ATTEMPTS
 async def test_email_outage_makes_4_attempts_then_one_alert(
     client: httpx.AsyncClient, app: FastAPI, fakes: FakeServices
 ) -> None:
     fakes.set_faults(email="down")
 
-    response = await register(client, app)
+    user_id = await register(client, app)
 
-    assert response.status_code == 201  # the outage never reaches the user
     await wait_for_tasks(app, timeout=5)
     assert len(email_calls(fakes, "email_verification")) == 4  # 1 + 3 retries
     assert all(call.status == 503 for call in fakes.calls_to("email"))
-    [alert] = fakes.calls_to("alerts")
-    user_id = response.json()["user_id"]
-    assert f"user {user_id}" in alert.body["text"]
+    assert len(fakes.calls_to("alerts")) == 1
+    email, alert = await notifications(client, app, user_id)
+    assert (email["topic"], email["status"], email["attempts"]) == (
+        "email_verification",
+        "failed",
+        4,
+    )
+    assert email["last_error"] == "HTTPStatusError (HTTP 503)"
+    assert (alert["kind"], alert["status"]) == ("alert", "sent")
     [task] = tasks_named(app, "users.send_verification_email")
     assert task.state == TaskState.FAILED
     assert task.attempts == 4
@@ -193,23 +122,24 @@ async def test_a_flaky_service_gets_the_email_through_without_alert(
 ) -> None:
     fakes.set_faults(email="flaky")  # every other call fails
 
-    assert (await register(client, app)).status_code == 201
+    user_id = await register(client, app)
 
     await wait_for_tasks(app, timeout=5)
     [task] = tasks_named(app, "users.send_verification_email")
     assert task.state == TaskState.SUCCEEDED
-    assert task.attempts <= 2
     assert [mail["to"] for mail in fakes.outbox] == [ADDRESS]
     assert fakes.calls_to("alerts") == []
+    [email] = await notifications(client, app, user_id)
+    assert (email["status"], email["attempts"]) == ("sent", 2)
 
 
-async def test_welcome_email_outage_retries_without_alert(
+@SEED_ATTEMPTS
+async def test_welcome_email_outage_makes_4_attempts_then_one_alert(
     client: httpx.AsyncClient, app: FastAPI, fakes: FakeServices
 ) -> None:
-    await register(client, app)
+    user_id = await register(client, app)
     await wait_for_tasks(app, timeout=5)
-    url = next(iter(fakes.outbox))["data"]["verification_url"]
-    token = parse_qs(urlsplit(url).query)["token"][0]
+    token = token_in(fakes.outbox[0])
     fakes.set_faults(email="down")
 
     response = await client.post("/verify", params={"token": token})
@@ -217,7 +147,103 @@ async def test_welcome_email_outage_retries_without_alert(
     assert response.status_code == 200
     await wait_for_tasks(app, timeout=5)
     assert len(email_calls(fakes, "welcome")) == 4
-    assert fakes.calls_to("alerts") == []
+    assert len(fakes.calls_to("alerts")) == 1
+    topics = [
+        (n["topic"], n["status"]) for n in await notifications(client, app, user_id)
+    ]
+    assert topics == [
+        ("email_verification", "sent"),
+        ("welcome", "failed"),
+        ("alert", "sent"),
+    ]
+
+
+# --- what survives the process ----------------------------------------------------
+
+
+async def test_the_email_is_committed_with_the_user_and_sent_after_a_restart(
+    app: FastAPI, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def task_died(self: Outbox, **_: Any) -> int:
+        return 0  # as if the process stopped before the delivery task ran
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Outbox, "deliver_pending", task_died)
+        async with running(app) as client:
+            user_id = await register(client, app)
+            await wait_for_tasks(app, timeout=5)
+            [email] = await notifications(client, app, user_id)
+            assert (email["status"], email["attempts"]) == ("pending", 0)
+        assert app.state.fakes.outbox == []
+
+    restarted = create_app(settings)  # same database and fakes' files
+    async with running(restarted) as client:
+        # The sweeper delivers, at startup, every row a dead process left pending.
+        await poll(partial(recorded_sent, client, restarted, user_id))
+        [mail] = restarted.state.fakes.outbox
+        assert (mail["to"], mail["template"]) == (ADDRESS, "email_verification")
+        verified = await client.post("/verify", params={"token": token_in(mail)})
+        assert verified.status_code == 200
+        await wait_for_tasks(restarted, timeout=5)
+
+
+async def test_an_email_retrying_at_shutdown_is_sent_after_the_restart(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A minute between attempts: the task is surely waiting when the process stops.
+    slow = settings.model_copy(update={"email_retry_delay_s": 60.0})
+    app = create_app(slow)
+    fakes: FakeServices = app.state.fakes
+    fakes.set_faults(email="down")
+    first_attempt_over = anyio.Event()
+    real_deliver = Outbox.deliver_pending
+
+    async def deliver_then_tell(self: Outbox, **kwargs: Any) -> int:
+        try:
+            return await real_deliver(self, **kwargs)
+        finally:
+            # Recorded and its session closed; the task goes straight to its back-off.
+            first_attempt_over.set()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Outbox, "deliver_pending", deliver_then_tell)
+        async with running(app) as client:
+            user_id = await register(client, app)
+            with anyio.fail_after(5):
+                await first_attempt_over.wait()
+    # Shutdown cancelled the waiting task (it is not shielded): the row is still pending.
+    [task] = tasks_named(app, "users.send_verification_email")
+    assert task.state == TaskState.CANCELLED
+    fakes.set_faults(email="ok")
+
+    restarted = create_app(slow)
+    async with running(restarted) as client:
+        await poll(partial(recorded_sent, client, restarted, user_id))
+    [mail] = fakes.outbox
+    assert (mail["to"], mail["template"]) == (ADDRESS, "email_verification")
+    assert [call.status for call in fakes.calls_to("email")] == [503, 202]
+
+
+async def test_a_sent_link_is_scrubbed_from_the_outbox_row(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    fakes: FakeServices,
+    app_sessions: SessionFactory,
+) -> None:
+    user_id = await register(client, app)
+
+    await wait_for_tasks(app, timeout=5)
+
+    token = token_in(fakes.outbox[0])
+    async with app_sessions() as session:
+        [row] = await session.scalars(
+            select(OutboxMessage).where(OutboxMessage.subject_id == user_id)
+        )
+    assert row.payload["data"] == {"name": "Ada", "verification_url": SCRUBBED}
+    assert token not in str(row.payload)
+
+
+# --- logs -------------------------------------------------------------------------
 
 
 async def test_no_password_token_or_address_reaches_the_logs(
@@ -233,11 +259,11 @@ async def test_no_password_token_or_address_reaches_the_logs(
     fakes.set_faults(email="flaky")
     await register(client, app)
     await wait_for_tasks(app, timeout=5)
-    url = next(iter(fakes.outbox))["data"]["verification_url"]
-    token = parse_qs(urlsplit(url).query)["token"][0]
+    token = token_in(fakes.outbox[0])
     fakes.set_faults(email="down")
     await client.post("/verify", params={"token": token})
     await client.post("/verify", params={"token": token})
+    await client.post(app.url_path_for("resend_verification"), json={"email": ADDRESS})
     await client.post(
         app.url_path_for("register_user"),
         json={"email": "x@example.com", "password": "é" * 37, "name": "X"},
@@ -249,8 +275,61 @@ async def test_no_password_token_or_address_reaches_the_logs(
     assert any(
         r.name.startswith("fastapi_tasks") for r in records
     )  # failures logged...
+    assert any(r.name.startswith("app.outbox") for r in records)
     logged = "\n".join(
         f"{r.getMessage()} {r.exc_text or ''} {r.__dict__}" for r in records
     )
     for secret in (PASSWORD, token, ADDRESS, "é" * 37):
         assert secret not in logged  # ...without a secret
+
+
+# --- the e-mail client's answers decide what is retried ----------------------------
+
+
+@pytest.fixture
+def private_fakes() -> FakeServices:
+    """Fake services of no app (in memory)."""
+    return FakeServices()
+
+
+@pytest.fixture
+async def email(
+    settings: Settings, private_fakes: FakeServices
+) -> AsyncIterator[EmailServiceClient]:
+    """An e-mail client talking to ``private_fakes``."""
+    transport = httpx.MockTransport(build_router(private_fakes, settings).async_handler)
+    async with httpx.AsyncClient(transport=transport) as http:
+        yield EmailServiceClient(http, settings.email_service)
+
+
+async def test_an_unavailable_service_raises_a_retryable_error(
+    email: EmailServiceClient, private_fakes: FakeServices
+) -> None:
+    private_fakes.set_faults(email="down")
+
+    with pytest.raises(httpx.HTTPStatusError):
+        await email.send(to=ADDRESS, subject="s", template="welcome", data={})
+
+
+async def test_a_refused_message_raises_a_non_retryable_error(
+    settings: Settings,
+) -> None:
+    transport = httpx.MockTransport(lambda _: httpx.Response(400, json={}))
+    async with httpx.AsyncClient(transport=transport) as http:
+        email = EmailServiceClient(http, settings.email_service)
+
+        with pytest.raises(RequestRejectedError) as caught:
+            await email.send(to=ADDRESS, subject="s", template="welcome", data={})
+
+    assert caught.value.status_code == 400
+    assert ADDRESS not in str(caught.value)
+
+
+@pytest.mark.parametrize("code", [408, 429, 500, 503])
+async def test_transient_statuses_stay_retryable(settings: Settings, code: int) -> None:
+    transport = httpx.MockTransport(lambda _: httpx.Response(code, json={}))
+    async with httpx.AsyncClient(transport=transport) as http:
+        email = EmailServiceClient(http, settings.email_service)
+
+        with pytest.raises(httpx.HTTPStatusError):
+            await email.send(to=ADDRESS, subject="s", template="welcome", data={})

@@ -1,4 +1,7 @@
-"""Every status code of the users endpoints, through the whole app (fakes for e-mail)."""
+"""Every status code of the users endpoints, through the whole app (fakes for e-mail).
+
+The e-mails' retries, alerts and crash recovery are in test_emails.py.
+"""
 
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,6 +16,7 @@ from app.analytics.tracking import EventTracker
 from app.config import Settings
 from app.db import make_engine, make_session_factory, utcnow
 from app.mocks import FakeServices
+from app.outbox.delivery import Outbox
 from app.users.models import UserVerificationToken
 from app.users.schemas import REGISTERED_MESSAGE
 from fastapi_tasks.testing import wait_for_tasks
@@ -20,6 +24,10 @@ from fastapi_tasks.testing import wait_for_tasks
 pytestmark = pytest.mark.anyio
 
 PASSWORD = "correct horse battery"
+TAKEN = (
+    "An account with this e-mail address already exists; if it is not verified, "
+    "POST /verification/resend sends a new link"
+)
 
 
 def a_registration(**changes: Any) -> dict[str, Any]:
@@ -103,20 +111,63 @@ async def test_registration_is_tracked_without_address_or_password(
     assert PASSWORD not in str(sent)
 
 
-async def test_get_user_shows_an_unverified_user(
+async def test_get_user_shows_an_unverified_user_and_the_email_sent(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     user_id = (await register(client, app, email="Ada@Example.com")).json()["user_id"]
+    await wait_for_tasks(app, timeout=5)
 
     response = await client.get(app.url_path_for("get_user", user_id=str(user_id)))
 
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    [email] = body.pop("notifications")
+    assert body == {
         "user_id": user_id,
         "email": "Ada@example.com",
         "name": "Ada",
         "verified": False,
     }
+    assert email == {
+        "message_id": email["message_id"],
+        "subject_type": "user",
+        "subject_id": user_id,
+        "kind": "email",
+        "topic": "email_verification",
+        "status": "sent",
+        "attempts": 1,
+        "created_at": email["created_at"],
+        "sent_at": email["sent_at"],
+        "last_error": None,
+    }
+    assert "verification_url" not in response.text  # never the payload
+
+
+async def test_get_user_shows_a_pending_email_before_it_is_delivered(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    fakes: FakeServices,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    held = anyio.Event()
+
+    async def held_delivery(self: Outbox, **_: Any) -> int:
+        await held.wait()
+        return 0
+
+    monkeypatch.setattr(Outbox, "deliver_pending", held_delivery)
+    user_id = (await register(client, app)).json()["user_id"]
+
+    response = await client.get(app.url_path_for("get_user", user_id=str(user_id)))
+
+    held.set()
+    [email] = response.json()["notifications"]
+    assert (email["topic"], email["status"], email["attempts"]) == (
+        "email_verification",
+        "pending",
+        0,
+    )
+    assert email["sent_at"] is None
 
 
 @pytest.mark.parametrize(
@@ -176,11 +227,23 @@ async def test_register_answers_409_for_a_taken_address_in_any_case(
     response = await register(client, app, email=second, name="Impostor")
 
     assert response.status_code == 409
-    assert response.json() == {
-        "detail": "An account with this e-mail address already exists"
-    }
+    assert response.json() == {"detail": TAKEN}
     await wait_for_tasks(app, timeout=5)
     assert len(fakes.outbox) == 1  # no e-mail for the refused registration
+
+
+async def test_register_409_reads_the_same_for_verified_and_unverified_accounts(
+    client: httpx.AsyncClient, app: FastAPI, fakes: FakeServices
+) -> None:
+    token = await registered_token(client, app, fakes, "ada@example.com")
+    assert (await verify(client, app, token)).status_code == 200
+    assert (await register(client, app, email="grace@example.com")).status_code == 201
+
+    verified = await register(client, app, email="ada@example.com")
+    unverified = await register(client, app, email="grace@example.com")
+
+    assert (verified.status_code, verified.json()) == (409, {"detail": TAKEN})
+    assert (unverified.status_code, unverified.json()) == (409, {"detail": TAKEN})
 
 
 @pytest.mark.usefixtures("hashing_waits_for_both")

@@ -1,16 +1,17 @@
-"""Registration and verification rules, against a real SQLite file."""
+"""Registration, resend and verification rules, against a real SQLite file."""
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import bcrypt
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.pool import QueuePool
 
 from app.db import SessionFactory
+from app.outbox import service as outbox_service
+from app.outbox.models import OutboxKind, OutboxMessage, OutboxStatus
 from app.users import passwords, service
 from app.users.exceptions import EmailTakenError, InvalidTokenError, UserNotFoundError
 from app.users.models import User, UserVerificationToken
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.anyio
 
 TTL = timedelta(hours=24)
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+BASE_URL = "https://app.test"
 
 
 async def register(
@@ -29,7 +31,7 @@ async def register(
     password: str = "correct horse",
     name: str = "Ada",
     now: datetime | None = None,
-) -> service.Registration:
+) -> User:
     async with sessions() as session:
         return await service.register_user(
             session,
@@ -38,14 +40,61 @@ async def register(
             name=name,
             bcrypt_rounds=4,
             token_ttl=TTL,
+            public_base_url=BASE_URL,
             now=now,
         )
 
 
-def database_files_contain(directory: Path, needle: bytes) -> bool:
-    with sqlite3.connect(directory / "users.db") as raw:
-        raw.execute("PRAGMA wal_checkpoint(FULL)")
-    return any(needle in path.read_bytes() for path in directory.glob("users.db*"))
+async def resend(
+    sessions: SessionFactory, email: str = "ada@example.com", *, now: datetime
+) -> int | None:
+    async with sessions() as session:
+        return await service.resend_verification(
+            session, email=email, public_base_url=BASE_URL, token_ttl=TTL, now=now
+        )
+
+
+async def messages_of(sessions: SessionFactory, user_id: int) -> list[OutboxMessage]:
+    async with sessions() as session:
+        return list(
+            await outbox_service.for_subject(
+                session, subject_type="user", subject_id=user_id
+            )
+        )
+
+
+def token_of(message: OutboxMessage) -> str:
+    url: str = message.payload["data"]["verification_url"]
+    assert url.startswith(f"{BASE_URL}/verify?token=")
+    token: str = parse_qs(urlsplit(url).query)["token"][0]
+    assert url.endswith(f"?token={token}")
+    return token
+
+
+async def links_of(sessions: SessionFactory, user_id: int) -> list[str]:
+    """The tokens of the user's verification e-mails, oldest first."""
+    return [
+        token_of(message)
+        for message in await messages_of(sessions, user_id)
+        if message.topic == "email_verification"
+    ]
+
+
+async def newest_link(sessions: SessionFactory, user_id: int) -> str:
+    return (await links_of(sessions, user_id))[-1]
+
+
+async def tokens_of(
+    sessions: SessionFactory, user_id: int
+) -> list[UserVerificationToken]:
+    async with sessions() as session:
+        return list(
+            await session.scalars(
+                select(UserVerificationToken)
+                .where(UserVerificationToken.user_id == user_id)
+                .order_by(UserVerificationToken.id)
+            )
+        )
 
 
 async def verify(
@@ -58,10 +107,10 @@ async def verify(
 async def test_register_stores_a_bcrypt_hash_not_the_password(
     sessions: SessionFactory,
 ) -> None:
-    registration = await register(sessions, password="correct horse")
+    registered = await register(sessions, password="correct horse")
 
     async with sessions() as session:
-        user = await session.get(User, registration.user.id)
+        user = await session.get(User, registered.id)
     assert user is not None
     assert user.password_hash.startswith("$2b$04$")
     assert "correct horse" not in user.password_hash
@@ -72,20 +121,51 @@ async def test_register_stores_a_bcrypt_hash_not_the_password(
     assert user.email == "ada@example.com"
 
 
-async def test_register_stores_only_the_sha256_of_the_token(
-    sessions: SessionFactory, tmp_path: Path
+async def test_register_commits_the_verification_email_with_the_user(
+    sessions: SessionFactory,
 ) -> None:
-    registration = await register(sessions)
-    token = registration.token
-    assert len(token) >= 43  # token_urlsafe(32)
+    user = await register(sessions, "Ada@Example.com", name="Ada", now=T0)
 
-    async with sessions() as session:
-        stored = (await session.scalars(select(UserVerificationToken))).all()
+    # A fresh session: the row was committed with the user, before any task could run.
+    [message] = await messages_of(sessions, user.id)
+    assert (message.kind, message.topic) == (OutboxKind.EMAIL, "email_verification")
+    assert message.status == OutboxStatus.PENDING
+    assert message.payload["to"] == "Ada@Example.com"
+    assert message.payload["subject"] == "Verify your email"
+    assert message.payload["template"] == "email_verification"
+    assert message.payload["data"]["name"] == "Ada"
+    assert len(token_of(message)) == 43  # token_urlsafe(32)
+    assert user.verification_sent_at == T0
+
+
+async def test_register_stores_only_the_sha256_of_the_token(
+    sessions: SessionFactory,
+) -> None:
+    user = await register(sessions)
+    token = await newest_link(sessions, user.id)
+
+    stored = await tokens_of(sessions, user.id)
     assert [row.token_hash for row in stored] == [hash_token(token)]
     assert stored[0].expires_at - stored[0].created_at == TTL
-    # Nowhere in the database file (nor its WAL) is the plaintext token.
-    assert not database_files_contain(tmp_path, token.encode())
-    assert database_files_contain(tmp_path, hash_token(token).encode())
+    # The plaintext is in the outbox row's payload only (which delivery scrubs): not in
+    # any column of the users tables.
+    async with sessions() as session:
+        for table in ("user", "user_verification_token"):
+            rows = (await session.execute(text(f'SELECT * FROM "{table}"'))).all()
+            assert token not in str(rows)
+
+
+async def test_a_refused_registration_stages_no_email(
+    sessions: SessionFactory,
+) -> None:
+    await register(sessions, "ada@example.com")
+
+    with pytest.raises(EmailTakenError):
+        await register(sessions, "ADA@example.com")
+
+    async with sessions() as session:
+        messages = (await session.scalars(select(OutboxMessage))).all()
+    assert len(messages) == 1
 
 
 @pytest.mark.parametrize(
@@ -107,10 +187,10 @@ async def test_register_refuses_an_address_taken_in_any_case(
 async def test_register_keeps_the_address_as_typed_and_compares_it_folded(
     sessions: SessionFactory,
 ) -> None:
-    registration = await register(sessions, "Ada.Lovelace@example.com")
+    user = await register(sessions, "Ada.Lovelace@example.com")
 
-    assert registration.user.email == "Ada.Lovelace@example.com"
-    assert registration.user.email_normalized == "ada.lovelace@example.com"
+    assert user.email == "Ada.Lovelace@example.com"
+    assert user.email_normalized == "ada.lovelace@example.com"
 
 
 @pytest.mark.usefixtures("hashing_waits_for_both")
@@ -140,25 +220,47 @@ async def test_concurrent_registrations_of_one_address_let_exactly_one_win(
 async def test_verify_marks_the_user_verified_and_uses_the_token(
     sessions: SessionFactory,
 ) -> None:
-    registration = await register(sessions, now=T0)
+    registered = await register(sessions, now=T0)
+    token = await newest_link(sessions, registered.id)
 
-    user = await verify(sessions, registration.token, now=T0 + timedelta(hours=1))
+    user = await verify(sessions, token, now=T0 + timedelta(hours=1))
 
-    assert user.id == registration.user.id
+    assert user.id == registered.id
     assert user.verified is True
     assert user.verified_at == T0 + timedelta(hours=1)
-    async with sessions() as session:
-        row = await session.scalar(select(UserVerificationToken))
-    assert row is not None
+    [row] = await tokens_of(sessions, user.id)
     assert row.used_at == T0 + timedelta(hours=1)
 
 
+async def test_verify_commits_one_welcome_email_with_the_verification(
+    sessions: SessionFactory,
+) -> None:
+    registered = await register(sessions, name="Ada")
+    token = await newest_link(sessions, registered.id)
+
+    await verify(sessions, token)
+
+    messages = await messages_of(sessions, registered.id)
+    assert [m.topic for m in messages] == ["email_verification", "welcome"]
+    welcome = messages[1]
+    assert welcome.status == OutboxStatus.PENDING
+    assert welcome.payload == {
+        "to": "ada@example.com",
+        "subject": "Welcome to Our App!",
+        "template": "welcome",
+        "data": {"name": "Ada"},
+    }
+
+
 async def test_a_token_works_only_once(sessions: SessionFactory) -> None:
-    registration = await register(sessions)
-    await verify(sessions, registration.token)
+    user = await register(sessions)
+    token = await newest_link(sessions, user.id)
+    await verify(sessions, token)
 
     with pytest.raises(InvalidTokenError):
-        await verify(sessions, registration.token)
+        await verify(sessions, token)
+    welcomes = [m for m in await messages_of(sessions, user.id) if m.topic == "welcome"]
+    assert len(welcomes) == 1
 
 
 @pytest.mark.parametrize(
@@ -173,16 +275,17 @@ async def test_a_token_works_only_once(sessions: SessionFactory) -> None:
 async def test_a_token_expires_after_the_ttl(
     sessions: SessionFactory, age: timedelta, valid: bool
 ) -> None:
-    registration = await register(sessions, now=T0)
+    registered = await register(sessions, now=T0)
+    token = await newest_link(sessions, registered.id)
 
     if valid:
-        user = await verify(sessions, registration.token, now=T0 + age)
+        user = await verify(sessions, token, now=T0 + age)
         assert user.verified
     else:
         with pytest.raises(InvalidTokenError):
-            await verify(sessions, registration.token, now=T0 + age)
+            await verify(sessions, token, now=T0 + age)
         async with sessions() as session:
-            user_row = await session.get(User, registration.user.id)
+            user_row = await session.get(User, registered.id)
         assert user_row is not None
         assert not user_row.verified
 
@@ -198,21 +301,23 @@ async def test_unknown_tokens_are_invalid(sessions: SessionFactory, token: str) 
 async def test_the_stored_hash_is_not_accepted_as_a_token(
     sessions: SessionFactory,
 ) -> None:
-    registration = await register(sessions)
+    user = await register(sessions)
+    token = await newest_link(sessions, user.id)
 
     with pytest.raises(InvalidTokenError):
-        await verify(sessions, hash_token(registration.token))
+        await verify(sessions, hash_token(token))
 
 
 async def test_concurrent_verifications_of_one_token_succeed_exactly_once(
     sessions: SessionFactory,
 ) -> None:
-    registration = await register(sessions)
+    user = await register(sessions)
+    token = await newest_link(sessions, user.id)
     outcomes: list[str] = []
 
     async def attempt() -> None:
         try:
-            await verify(sessions, registration.token)
+            await verify(sessions, token)
         except InvalidTokenError:
             outcomes.append("invalid")
         else:
@@ -254,3 +359,145 @@ async def test_register_holds_no_database_connection_while_hashing(
     await register(sessions)
 
     assert held == [0]
+
+
+# --- resend -------------------------------------------------------------------------
+
+
+async def test_resend_for_an_unknown_address_stages_nothing(
+    sessions: SessionFactory,
+) -> None:
+    await register(sessions, "ada@example.com", now=T0)
+
+    assert await resend(sessions, "grace@example.com", now=T0 + TTL) is None
+
+    async with sessions() as session:
+        assert len((await session.scalars(select(OutboxMessage))).all()) == 1
+        assert len((await session.scalars(select(UserVerificationToken))).all()) == 1
+
+
+async def test_resend_for_a_verified_account_stages_nothing(
+    sessions: SessionFactory,
+) -> None:
+    user = await register(sessions, now=T0)
+    await verify(sessions, await newest_link(sessions, user.id), now=T0)
+
+    assert await resend(sessions, now=T0 + timedelta(hours=1)) is None
+
+    assert len(await links_of(sessions, user.id)) == 1
+    assert len(await tokens_of(sessions, user.id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("after", "resent"),
+    [
+        (timedelta(0), False),
+        (service.RESEND_INTERVAL - timedelta(seconds=1), False),
+        (service.RESEND_INTERVAL, True),
+        (timedelta(hours=5), True),
+    ],
+)
+async def test_resend_sends_at_most_one_link_per_interval(
+    sessions: SessionFactory, after: timedelta, resent: bool
+) -> None:
+    user = await register(sessions, now=T0)
+
+    outcome = await resend(sessions, "ADA@example.com", now=T0 + after)
+
+    assert outcome == (user.id if resent else None)
+    assert len(await links_of(sessions, user.id)) == (2 if resent else 1)
+    async with sessions() as session:
+        row = await session.get(User, user.id)
+    assert row is not None
+    assert row.verification_sent_at == (T0 + after if resent else T0)
+
+
+async def test_resend_counts_the_interval_from_the_newest_link(
+    sessions: SessionFactory,
+) -> None:
+    user = await register(sessions, now=T0)
+    first = T0 + timedelta(minutes=5)
+    assert await resend(sessions, now=first) == user.id
+
+    assert await resend(sessions, now=first + timedelta(seconds=59)) is None
+    assert await resend(sessions, now=first + timedelta(seconds=60)) == user.id
+
+
+async def test_resend_revokes_older_links_and_the_new_one_works(
+    sessions: SessionFactory,
+) -> None:
+    user = await register(sessions, now=T0)
+    old = await newest_link(sessions, user.id)
+    later = T0 + timedelta(minutes=2)
+
+    await resend(sessions, now=later)
+
+    new = await newest_link(sessions, user.id)
+    assert new != old
+    old_row, new_row = await tokens_of(sessions, user.id)
+    assert (old_row.token_hash, old_row.revoked_at) == (hash_token(old), later)
+    assert (new_row.token_hash, new_row.revoked_at) == (hash_token(new), None)
+    assert new_row.expires_at == later + TTL
+    with pytest.raises(InvalidTokenError):
+        await verify(sessions, old, now=later)
+    assert (await verify(sessions, new, now=later)).verified
+
+
+async def test_resend_commits_the_token_and_its_email_together(
+    sessions: SessionFactory,
+) -> None:
+    user = await register(sessions, "Ada@Example.com", name="Ada", now=T0)
+
+    await resend(sessions, "ada@example.com", now=T0 + timedelta(minutes=2))
+
+    first, second = await messages_of(sessions, user.id)
+    assert second.payload["to"] == "Ada@Example.com"  # as registered, not as typed now
+    assert second.payload["subject"] == first.payload["subject"]
+    assert second.payload["data"]["name"] == "Ada"
+    assert second.status == OutboxStatus.PENDING
+    assert (
+        hash_token(token_of(second))
+        == (await tokens_of(sessions, user.id))[1].token_hash
+    )
+
+
+async def test_concurrent_resends_stage_exactly_one_link(
+    sessions: SessionFactory,
+) -> None:
+    user = await register(sessions, now=T0)
+    later = T0 + timedelta(minutes=2)
+    outcomes: list[int | None] = []
+
+    async def attempt() -> None:
+        outcomes.append(await resend(sessions, now=later))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(6):
+            group.start_soon(attempt)
+
+    assert sorted(outcomes, key=str) == [user.id] + [None] * 5
+    assert len(await links_of(sessions, user.id)) == 2
+    assert [row.revoked_at is None for row in await tokens_of(sessions, user.id)] == [
+        False,
+        True,
+    ]
+
+
+async def test_a_resend_never_runs_bcrypt(
+    sessions: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No branch may pay for a hash the others skip: timing would tell them apart.
+    user = await register(sessions, now=T0)
+    await register(sessions, "grace@example.com", now=T0)
+    await verify(sessions, await newest_link(sessions, user.id), now=T0)
+
+    async def no_bcrypt(*_: object, **__: object) -> None:
+        raise AssertionError("bcrypt on the resend path")
+
+    monkeypatch.setattr(passwords, "hash_password", no_bcrypt)
+    monkeypatch.setattr(passwords, "verify_password", no_bcrypt)
+    later = T0 + timedelta(minutes=2)
+
+    for address in ("nobody@example.com", "ada@example.com", "grace@example.com"):
+        await resend(sessions, address, now=later)
+    await resend(sessions, "grace@example.com", now=later)  # within the interval
