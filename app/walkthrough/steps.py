@@ -560,6 +560,16 @@ async def verify(ctx: StepContext) -> None:
     check_fields(
         ctx, user, {"user_id": user_id, "email": scenario.user_email, "verified": True}
     )
+    ctx.check(
+        "its notifications: the verification e-mail, sent (an outbox row)",
+        [
+            (n.get("topic"), n.get("status"))
+            for n in user.get("notifications", [])
+            if n.get("topic") == "email_verification"
+        ]
+        == [("email_verification", "sent")],
+        user.get("notifications"),
+    )
     again = await ctx.call("POST", "/verify", params={"token": token})
     ctx.check(
         "the same token a second time → 400 Invalid or expired token",
@@ -590,6 +600,8 @@ async def verify(ctx: StepContext) -> None:
     "POST /register",
     "GET /demo/tasks",
     "GET /demo/calls",
+    "GET /users/{user_id}",
+    "POST /verification/resend",
 )
 async def email_outage(ctx: StepContext) -> None:
     scenario = ctx.scenario
@@ -632,22 +644,63 @@ async def email_outage(ctx: StepContext) -> None:
             [call["status"] for call in sent],
         )
 
-        async def user_alerts() -> list[dict[str, Any]]:
+        async def promised() -> list[dict[str, Any]]:
+            user = await ctx.get_json(
+                "/users/{user_id}", path_params={"user_id": user_id}
+            )
+            notifications: list[dict[str, Any]] = user.get("notifications", [])
+            return notifications
+
+        def settled(rows: list[dict[str, Any]]) -> bool:
+            return any(row.get("kind") == "alert" for row in rows)
+
+        rows = await ctx.poll(
+            "GET /users/{id}: the e-mail's outbox row failed and an alert row was added",
+            promised,
+            settled,
+            deadline_s=SETTLE_DEADLINE_S,
+        )
+        emails = [row for row in rows if row.get("topic") == "email_verification"]
+        ctx.must(
+            "the verification e-mail: failed after 4 attempts, HTTP 503 recorded",
+            len(emails) == 1
+            and emails[0].get("status") == "failed"
+            and emails[0].get("attempts") == 4
+            and "503" in str(emails[0].get("last_error")),
+            emails,
+        )
+        message_id = int(emails[0]["message_id"])
+
+        async def row_alerts() -> list[dict[str, Any]]:
             return [
                 alert
                 for alert in newer(await ctx.calls_to("alerts"), "at", alerts_since)
-                if mentions(alert["body"], user_id)
+                if mentions(alert["body"], message_id)
             ]
 
         alerts = await ctx.poll(
-            "an alert about the user arrives",
-            user_alerts,
+            "an alert about that e-mail arrives",
+            row_alerts,
             bool,
             deadline_s=SETTLE_DEADLINE_S,
         )
         ctx.check("exactly one alert (not one per attempt)", len(alerts) == 1, alerts)
     finally:
         await set_fault(ctx, "email", "ok")
+
+    # The link is gone with the failed e-mail: Bob asks for a new one. Within a minute of
+    # the last link nothing is sent, and the answer cannot tell him (or anyone) that.
+    answers = []
+    for who in (address, f"nobody-{scenario.suffix}@example.com"):
+        answer = await ctx.call(
+            "POST", "/verification/resend", json_body={"email": who}
+        )
+        answers.append((answer.status_code, answer.json()))
+    ctx.check(
+        "POST /verification/resend → 202, the same answer for Bob and for nobody",
+        answers[0][0] == 202 and answers[0] == answers[1],
+        answers,
+    )
 
 
 async def upload(ctx: StepContext, user_id: int) -> int:
