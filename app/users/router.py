@@ -103,8 +103,8 @@ async def register_user(
     """Passwords need 8+ characters and at most 72 bytes (bcrypt's limit).
 
     The verification e-mail is committed with the user and sent after the response:
-    4 attempts with exponential back-off, then one alert to the operators. A taken
-    address is a 409 whose message points to ``POST /verification/resend``.
+    4 attempts by default with exponential back-off, then one alert to the operators.
+    A taken address is a 409 whose message points to ``POST /verification/resend``.
     """
     user = await service.register_user(
         session,
