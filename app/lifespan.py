@@ -32,7 +32,7 @@ from app.mocks import FakeServices, build_router
 from app.orders.pipeline import OrderPipeline
 from app.outbox.delivery import Outbox
 from app.seed import seed_catalogue
-from app.sweeper import sweeper_running
+from app.sweeper import Sweeper
 
 logger = logging.getLogger(__name__)
 
@@ -171,13 +171,11 @@ def lifespan_for(
                 )
                 await tracker.start()  # the periodic (age) flusher
                 try:
-                    async with sweeper_running(
-                        [
-                            ("orders", orders.resume_stuck),
-                            ("outbox", outbox.deliver_due),
-                        ],
+                    sweeper = Sweeper(
+                        [orders.sweep_job(), outbox.sweep_job()],
                         interval_s=settings.sweep_interval_s,
-                    ):
+                    )
+                    async with sweeper.running():
                         yield AppState(
                             settings=settings,
                             sessions=sessions,

@@ -8,8 +8,8 @@ rows whose delivery task is gone, and orders left ``processing`` by a crash.
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 import anyio
 
@@ -17,48 +17,72 @@ from app.db import utcnow
 
 logger = logging.getLogger(__name__)
 
-# One job: "finish what is due"; returns how many things it finished. The first run passes
-# ``orphaned_before`` = the moment this process started: whatever was left unfinished
-# before it belongs to a dead process. Later runs pass None and respect leases and back-off.
-SweepJob = Callable[..., Awaitable[int]]
+
+@dataclass(frozen=True, slots=True)
+class SweepJob:
+    """One kind of unfinished work: which items are due, and how to finish one.
+
+    ``due(orphaned_before)``: with a moment (the startup sweep passes the process's start),
+    everything left unfinished before it, which belongs to a dead process; with None, what
+    is due now (leases and back-off respected). ``finish(item, orphaned)`` finishes one
+    item and says whether it is done; an exception is logged and the item comes up again.
+    """
+
+    name: str
+    due: Callable[[datetime | None], Awaitable[Sequence[int]]]
+    finish: Callable[[int, bool], Awaitable[bool]]
 
 
-async def sweep(
-    jobs: Sequence[tuple[str, SweepJob]], *, orphaned_before: datetime | None
-) -> None:
-    """Run each job once; one failing job does not stop the others."""
-    for name, job in jobs:
-        try:
-            done = await job(orphaned_before=orphaned_before)
-        except Exception as exc:
-            logger.error("sweeper: %s failed: %s", name, type(exc).__name__)
-            continue
-        if done:
-            logger.info("sweeper: %s finished %d", name, done)
+class Sweeper:
+    """Runs its jobs at startup, then every ``interval_s``; stops between two items."""
 
+    def __init__(self, jobs: Sequence[SweepJob], *, interval_s: float) -> None:
+        self.jobs = jobs
+        self.interval_s = interval_s
+        self._stopping = anyio.Event()
 
-async def run_sweeper(
-    jobs: Sequence[tuple[str, SweepJob]], *, interval_s: float, started_at: datetime
-) -> None:
-    """Sweep what predates ``started_at``, then every ``interval_s`` until cancelled."""
-    await sweep(jobs, orphaned_before=started_at)
-    while True:
-        await anyio.sleep(interval_s)
-        await sweep(jobs, orphaned_before=None)
+    async def sweep(self, *, orphaned_before: datetime | None = None) -> int:
+        """One pass over every job; returns how many items it finished."""
+        finished = 0
+        for job in self.jobs:
+            try:
+                items = await job.due(orphaned_before)
+            except Exception as exc:
+                logger.error("sweeper: %s: %s", job.name, type(exc).__name__)
+                continue
+            for item in items:
+                if self._stopping.is_set():
+                    return finished
+                # Never cut an item in half at shutdown (between a delivery and its
+                # bookkeeping, say): the lifespan waits for it, bounded by its timeouts.
+                with anyio.CancelScope(shield=True):
+                    try:
+                        finished += await job.finish(item, orphaned_before is not None)
+                    except Exception as exc:
+                        logger.error(
+                            "sweeper: %s %s: %s", job.name, item, type(exc).__name__
+                        )
+        if finished:
+            logger.info("sweeper finished %d item(s)", finished)
+        return finished
 
+    async def run(self, started_at: datetime) -> None:
+        """Sweep what predates ``started_at``, then what comes due, until stopped."""
+        orphaned_before: datetime | None = started_at
+        while not self._stopping.is_set():
+            await self.sweep(orphaned_before=orphaned_before)
+            orphaned_before = None
+            with anyio.move_on_after(self.interval_s):
+                await self._stopping.wait()
 
-@asynccontextmanager
-async def sweeper_running(
-    jobs: Sequence[tuple[str, SweepJob]], *, interval_s: float
-) -> AsyncIterator[None]:
-    """Run the sweeper in the background for the duration of the block."""
-    # Taken before the app serves: orders and rows of this process are never "orphans".
-    started_at = utcnow()
-    async with anyio.create_task_group() as group:
-        group.start_soon(
-            partial(run_sweeper, jobs, interval_s=interval_s, started_at=started_at)
-        )
-        try:
-            yield
-        finally:
-            group.cancel_scope.cancel()
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Sweep in the background for the duration of the block."""
+        # Taken before the app serves: orders and rows of this process are never orphans.
+        started_at = utcnow()
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.run, started_at)
+            try:
+                yield
+            finally:
+                self._stopping.set()  # the item in hand finishes, then the loop ends

@@ -17,6 +17,7 @@ settlement are idempotent, and the sweeper delivers whatever the outbox still ho
 """
 
 import logging
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +43,7 @@ from app.outbox import service as outbox_service
 from app.outbox.delivery import Outbox, alert
 from app.outbox.models import OutboxKind
 from app.outbox.service import NewMessage
+from app.sweeper import SweepJob
 from fastapi_tasks import Task, TasksScheduler
 
 logger = logging.getLogger(__name__)
@@ -309,27 +311,24 @@ class OrderPipeline:
             await self.outbox.deliver_pending(subject_type=SUBJECT, subject_id=order_id)
         return status
 
-    async def resume_stuck(self, *, orphaned_before: datetime | None = None) -> int:
-        """The sweeper's step: resume orders left ``processing``; returns how many settled.
+    def sweep_job(self) -> SweepJob:
+        """For the sweeper: orders left ``processing``, resumed one at a time.
 
-        At startup (``orphaned_before`` = the process's start) every such order untouched
-        since then is resumed: its tasks died with the last process. Later, only those
-        unchanged for ``stuck_after``.
+        At startup every such order untouched since the process started (its tasks died
+        with the last process); later, those unchanged for ``stuck_after``.
         """
-        changed_before = orphaned_before or utcnow() - self.stuck_after
-        async with self.sessions() as session:
-            ids = await service.stuck_order_ids(session, changed_before=changed_before)
-        settled = 0
-        for order_id in ids:
-            try:
-                settled += await self.resume(order_id=order_id) is not None
-            except Exception as exc:
-                logger.error(
-                    "order %s could not be resumed: %s", order_id, type(exc).__name__
+
+        async def due(orphaned_before: datetime | None) -> Sequence[int]:
+            changed_before = orphaned_before or utcnow() - self.stuck_after
+            async with self.sessions() as session:
+                return await service.stuck_order_ids(
+                    session, changed_before=changed_before
                 )
-        if ids:
-            logger.info("resumed %d stuck order(s), %d settled", len(ids), settled)
-        return settled
+
+        async def finish(order_id: int, orphaned: bool) -> bool:  # noqa: ARG001
+            return await self.resume(order_id=order_id) is not None
+
+        return SweepJob("orders", due, finish)
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ and stages one alert in the same transaction. Nothing is dropped silently.
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +20,7 @@ from app.db import SessionFactory, utcnow
 from app.outbox import service
 from app.outbox.models import OutboxKind, OutboxMessage
 from app.outbox.service import NewMessage
+from app.sweeper import SweepJob
 from fastapi_tasks import ConfiguredScheduler, TaskBatch
 
 logger = logging.getLogger(__name__)
@@ -100,26 +101,19 @@ class Outbox:
             )
         return await self._deliver_each(ids)
 
-    async def deliver_due(
-        self, *, orphaned_before: datetime | None = None, limit: int = 200
-    ) -> int:
-        """The sweeper's step: deliver rows whose task is gone; returns how many were sent.
+    def sweep_job(self) -> SweepJob:
+        """For the sweeper: rows whose task is gone, delivered one attempt at a time."""
 
-        ``orphaned_before``: the startup sweep's "everything created before I started".
-        """
-        async with self.sessions() as session:
-            ids = await service.due_ids(
-                session, now=utcnow(), orphaned_before=orphaned_before, limit=limit
-            )
-        sent = 0
-        for message_id in ids:
-            try:
-                sent += await self.deliver(
-                    message_id, ignore_lease=orphaned_before is not None
+        async def due(orphaned_before: datetime | None) -> Sequence[int]:
+            async with self.sessions() as session:
+                return await service.due_ids(
+                    session, now=utcnow(), orphaned_before=orphaned_before, limit=200
                 )
-            except Exception:  # recorded on the row; the next sweep tries again
-                continue
-        return sent
+
+        async def finish(message_id: int, orphaned: bool) -> bool:
+            return await self.deliver(message_id, ignore_lease=orphaned) == 1
+
+        return SweepJob("outbox", due, finish)
 
     async def _deliver_each(self, ids: Iterable[int]) -> int:
         sent = 0

@@ -28,6 +28,7 @@ from app.orders.schemas import OrderCreate, OrderLineIn
 from app.outbox import service as outbox_service
 from app.outbox.delivery import Outbox
 from app.seed import seed_catalogue
+from app.sweeper import Sweeper
 from tests.orders.helpers import DESK_MAT, SOLD_OUT
 
 pytestmark = pytest.mark.anyio
@@ -235,7 +236,9 @@ async def test_resume_after_a_crash_after_settling_delivers_what_was_promised(
     await world.pipeline.reserve_stock(order_id=order_id)
     await world.pipeline.settle(order_id=order_id)  # rows written, never delivered
 
-    await world.pipeline.outbox.deliver_due(orphaned_before=utcnow())
+    await Sweeper([world.pipeline.outbox.sweep_job()], interval_s=1).sweep(
+        orphaned_before=utcnow()
+    )
     await world.pipeline.resume(order_id=order_id)
 
     assert emails(world) == ["order_confirmation"]
@@ -277,12 +280,16 @@ async def test_a_charge_that_lands_after_the_order_was_booked_unpaid_is_refunded
     assert any("refunded" in text for text in texts)
 
 
-async def test_resume_stuck_skips_orders_that_changed_recently(world: World) -> None:
+def sweeper(world: World) -> Sweeper:
+    return Sweeper([world.pipeline.sweep_job()], interval_s=1)
+
+
+async def test_the_sweeper_skips_orders_that_changed_recently(world: World) -> None:
     order_id = await new_order(world)
 
-    assert await world.pipeline.resume_stuck() == 0
+    assert await sweeper(world).sweep() == 0
     assert (await state(world, order_id))[0] == "processing"
-    assert await world.pipeline.resume_stuck(orphaned_before=utcnow()) == 1
+    assert await sweeper(world).sweep(orphaned_before=utcnow()) == 1
     assert (await state(world, order_id))[0] == "payment_failed"
 
 
@@ -294,7 +301,7 @@ async def test_the_startup_sweep_leaves_orders_of_the_new_process_alone(
     started_at = utcnow()
     order_id = await new_order(world)
 
-    assert await world.pipeline.resume_stuck(orphaned_before=started_at) == 0
+    assert await sweeper(world).sweep(orphaned_before=started_at) == 0
     assert (await state(world, order_id))[0] == "processing"
 
 

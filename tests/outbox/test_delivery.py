@@ -3,7 +3,7 @@
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import anyio
 import httpx
@@ -21,6 +21,7 @@ from app.outbox import service
 from app.outbox.delivery import Outbox
 from app.outbox.models import OutboxKind, OutboxMessage, OutboxStatus
 from app.outbox.service import SCRUBBED, NewMessage
+from app.sweeper import Sweeper
 from tests.polling import poll
 
 pytestmark = pytest.mark.anyio
@@ -71,6 +72,11 @@ def an_email(**data: str) -> NewMessage:
     )
 
 
+async def sweep(world: World, *, orphaned_before: datetime | None = None) -> int:
+    sweeper = Sweeper([world.outbox.sweep_job()], interval_s=1)
+    return await sweeper.sweep(orphaned_before=orphaned_before)
+
+
 async def stage(world: World, message: NewMessage) -> int:
     async with world.sessions() as session:
         row = service.add(session, message)
@@ -114,7 +120,7 @@ async def test_a_repeat_after_a_crash_reaches_the_customer_once(world: World) ->
     await world.outbox._send(claimed)
 
     # The next process's startup sweep ignores the dead process's lease and sends again.
-    assert await world.outbox.deliver_due(orphaned_before=utcnow()) == 1
+    assert await sweep(world, orphaned_before=utcnow()) == 1
 
     assert len(world.fakes.calls_to("email")) == 2
     assert len(world.fakes.outbox) == 1
@@ -127,7 +133,7 @@ async def test_the_startup_sweep_leaves_rows_of_the_new_process_alone(
     started_at = utcnow()
     await stage(world, an_email())
 
-    assert await world.outbox.deliver_due(orphaned_before=started_at) == 0
+    assert await sweep(world, orphaned_before=started_at) == 0
     assert world.fakes.outbox == []
 
 
@@ -196,7 +202,7 @@ async def test_the_sweeper_leaves_fresh_and_backed_off_rows_to_their_task(
     world: World,
 ) -> None:
     fresh = await stage(world, an_email())
-    assert await world.outbox.deliver_due() == 0  # its task has the hand-off window
+    assert await sweep(world) == 0  # its task has the hand-off window
 
     async with world.sessions() as session:
         await session.execute(
@@ -205,7 +211,7 @@ async def test_the_sweeper_leaves_fresh_and_backed_off_rows_to_their_task(
             .values(next_attempt_at=utcnow() - timedelta(seconds=1))
         )
         await session.commit()
-    assert await world.outbox.deliver_due() == 1
+    assert await sweep(world) == 1
     assert len(world.fakes.outbox) == 1
 
 
