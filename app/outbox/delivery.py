@@ -197,9 +197,14 @@ class Outbox:
         retry_at = None if final else now + timedelta(seconds=self.backoff_s(attempts))
         follow_up = None
         if final and message.kind != OutboxKind.ALERT:
+            about = (
+                f" for {message.subject_type} {message.subject_id}"
+                if message.subject_type
+                else ""
+            )
             follow_up = alert(
-                f"Outbox message {message.id} ({message.kind} {message.topic}) failed "
-                f"for good after {attempts} attempt(s): {reason}",
+                f"Outbox message {message.id} ({message.kind} {message.topic}{about}) "
+                f"failed for good after {attempts} attempt(s): {reason}",
                 source="outbox",
                 subject_type=message.subject_type,
                 subject_id=message.subject_id,

@@ -1,5 +1,6 @@
 """Registration and verification against the real server (uvicorn on 127.0.0.1)."""
 
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -71,7 +72,8 @@ async def email_calls(http: httpx.AsyncClient, address: str) -> list[dict[str, A
 
 async def alerts_about(http: httpx.AsyncClient, user_id: int) -> list[dict[str, Any]]:
     calls = (await http.get("/demo/calls", params={"service": "alerts"})).json()
-    return [call for call in calls if f"user {user_id} " in call["body"]["text"]]
+    about = re.compile(rf"\buser {user_id}\b")
+    return [call for call in calls if about.search(call["body"]["text"])]
 
 
 async def latest_verification_task(http: httpx.AsyncClient) -> dict[str, Any]:
@@ -90,6 +92,8 @@ async def test_register_verify_and_welcome(
     assert response.status_code == 201
     user_id = response.json()["user_id"]
     user = (await http.get(f"/users/{user_id}")).json()
+    [promised] = user.pop("notifications")
+    assert (promised["kind"], promised["topic"]) == ("email", "email_verification")
     assert user == {
         "user_id": user_id,
         "email": "ada@example.com",
@@ -126,7 +130,10 @@ async def test_duplicate_address_in_another_case_is_409(
 
     assert response.status_code == 409
     assert response.json() == {
-        "detail": "An account with this e-mail address already exists"
+        "detail": (
+            "An account with this e-mail address already exists; "
+            "if it is not verified, POST /verification/resend sends a new link"
+        )
     }
 
 
@@ -225,7 +232,7 @@ async def test_email_outage_still_registers_then_retries_and_alerts_once(
         return await alerts_about(http, user_id)
 
     [alert] = await poll(alerted)
-    assert "4 attempts" in alert["body"]["text"]
+    assert "4 attempt(s)" in alert["body"]["text"]
 
     # Once the task is over (on_error ran), no further attempt or alert can come.
     async def failed() -> bool:
