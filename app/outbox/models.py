@@ -20,6 +20,8 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    # Replaced by a newer row before it was sent (a resent verification link).
+    SUPERSEDED = "superseded"
 
 
 class OutboxMessage(Base):

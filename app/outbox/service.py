@@ -104,6 +104,36 @@ async def claim(
     return await session.get(OutboxMessage, message_id, populate_existing=True)
 
 
+async def supersede(
+    session: AsyncSession,
+    *,
+    subject_type: str,
+    subject_id: int,
+    topic: str,
+    now: datetime,
+) -> None:
+    """Retire a subject's pending rows of ``topic`` in the caller's transaction.
+
+    For a message a newer one replaces (an e-mail whose link was just revoked): sending
+    it later would only deliver a dead link. A row in flight right now is left alone.
+    """
+    rows = await session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.subject_type == subject_type,
+            OutboxMessage.subject_id == subject_id,
+            OutboxMessage.topic == topic,
+            OutboxMessage.status == OutboxStatus.PENDING,
+            or_(
+                OutboxMessage.locked_until.is_(None),
+                OutboxMessage.locked_until < now,
+            ),
+        )
+    )
+    for row in rows:
+        row.status = OutboxStatus.SUPERSEDED
+        row.payload = _scrubbed(row.payload)
+
+
 def _scrubbed(payload: dict[str, Any]) -> dict[str, Any]:
     data = payload.get("data")
     if not isinstance(data, dict) or not SECRET_DATA_KEYS & data.keys():

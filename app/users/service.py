@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 # Outbox rows about a user carry this subject type (GET /users/{id} lists them).
 SUBJECT = "user"
+VERIFICATION_TOPIC = "email_verification"
 # At most one fresh verification link per account in this window (POST /verification/resend).
 RESEND_INTERVAL = timedelta(seconds=60)
 
@@ -42,7 +43,7 @@ def verification_email(user_id: int, *, to: str, name: str, link: str) -> NewMes
     """
     return NewMessage(
         kind=OutboxKind.EMAIL,
-        topic="email_verification",
+        topic=VERIFICATION_TOPIC,
         payload={
             "to": to,
             "subject": "Verify your email",
@@ -196,6 +197,13 @@ async def resend_verification(
         await session.rollback()
         return None
     user_id, to, name = account
+    await outbox.supersede(
+        session,
+        subject_type=SUBJECT,
+        subject_id=user_id,
+        topic=VERIFICATION_TOPIC,
+        now=now,
+    )
     await session.execute(
         update(UserVerificationToken)
         .where(

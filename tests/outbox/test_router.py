@@ -20,7 +20,7 @@ async def test_outbox_counts_and_lists_rows_without_their_payload(
 
     body = (await client.get("/outbox")).json()
 
-    assert body["counts"] == {"pending": 0, "sent": 4, "failed": 0}
+    assert body["counts"] == {"pending": 0, "sent": 4, "failed": 0, "superseded": 0}
     ids = [m["message_id"] for m in body["messages"]]
     assert ids == sorted(ids, reverse=True)  # newest first
     assert sorted(

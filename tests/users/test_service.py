@@ -71,12 +71,23 @@ def token_of(message: OutboxMessage) -> str:
     return token
 
 
-async def links_of(sessions: SessionFactory, user_id: int) -> list[str]:
-    """The tokens of the user's verification e-mails, oldest first."""
+async def verification_rows(
+    sessions: SessionFactory, user_id: int
+) -> list[OutboxMessage]:
+    """The user's verification e-mails (outbox rows), oldest first."""
     return [
-        token_of(message)
+        message
         for message in await messages_of(sessions, user_id)
         if message.topic == "email_verification"
+    ]
+
+
+async def links_of(sessions: SessionFactory, user_id: int) -> list[str]:
+    """The tokens of the user's verification e-mails still to send, oldest first."""
+    return [
+        token_of(message)
+        for message in await verification_rows(sessions, user_id)
+        if message.status != "superseded"
     ]
 
 
@@ -384,7 +395,7 @@ async def test_resend_for_a_verified_account_stages_nothing(
 
     assert await resend(sessions, now=T0 + timedelta(hours=1)) is None
 
-    assert len(await links_of(sessions, user.id)) == 1
+    assert len(await verification_rows(sessions, user.id)) == 1
     assert len(await tokens_of(sessions, user.id)) == 1
 
 
@@ -405,7 +416,7 @@ async def test_resend_sends_at_most_one_link_per_interval(
     outcome = await resend(sessions, "ADA@example.com", now=T0 + after)
 
     assert outcome == (user.id if resent else None)
-    assert len(await links_of(sessions, user.id)) == (2 if resent else 1)
+    assert len(await verification_rows(sessions, user.id)) == (2 if resent else 1)
     async with sessions() as session:
         row = await session.get(User, user.id)
     assert row is not None
@@ -434,6 +445,10 @@ async def test_resend_revokes_older_links_and_the_new_one_works(
 
     new = await newest_link(sessions, user.id)
     assert new != old
+    # The old e-mail, never sent, is retired: it would only deliver a dead link.
+    old_mail, new_mail = await verification_rows(sessions, user.id)
+    assert (old_mail.status, new_mail.status) == ("superseded", "pending")
+    assert "token=" not in str(old_mail.payload)
     old_row, new_row = await tokens_of(sessions, user.id)
     assert (old_row.token_hash, old_row.revoked_at) == (hash_token(old), later)
     assert (new_row.token_hash, new_row.revoked_at) == (hash_token(new), None)
@@ -476,7 +491,7 @@ async def test_concurrent_resends_stage_exactly_one_link(
             group.start_soon(attempt)
 
     assert sorted(outcomes, key=str) == [user.id] + [None] * 5
-    assert len(await links_of(sessions, user.id)) == 2
+    assert len(await verification_rows(sessions, user.id)) == 2
     assert [row.revoked_at is None for row in await tokens_of(sessions, user.id)] == [
         False,
         True,
