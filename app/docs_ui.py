@@ -58,14 +58,17 @@ OPENAPI_TAGS: Final[list[dict[str, Any]]] = [
     {
         "name": "orders",
         "description": "Example 1, e-commerce checkout: payment charged as an **immediate**, "
-        "shielded task with an error handler; stock reserved **after_route**; confirmation "
-        "e-mail, warehouse notification and analytics **after_response**.",
+        "shielded task with an error handler (a lost answer is retried with the same "
+        "idempotency key, never booked as a decline); stock reserved and the order settled "
+        "**after_route**; the confirmation e-mail and the warehouse notification, written to "
+        "the outbox with the settlement, and analytics **after_response**.",
     },
     {
         "name": "users",
         "description": "Example 2, registration with e-mail verification: the verification "
-        "e-mail goes out **after_response** with retries and exponential back-off, then an "
-        "alert if it still fails.",
+        "e-mail is written to the outbox with the user and goes out **after_response** with "
+        "retries and exponential back-off, then one alert if it still fails; "
+        "`POST /verification/resend` sends a fresh link (at most once a minute).",
     },
     {
         "name": "images",
@@ -80,7 +83,8 @@ OPENAPI_TAGS: Final[list[dict[str, Any]]] = [
     },
     {
         "name": "operations",
-        "description": "Health check and other endpoints for operators.",
+        "description": "Health check, and the transactional outbox: every e-mail, shipment "
+        "and alert a state change promised, and whether it was delivered.",
     },
     {
         "name": "demo",
