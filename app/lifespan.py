@@ -142,25 +142,16 @@ def lifespan_for(
                 transport=transport, timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS
             ) as http:
                 analytics_api = AnalyticsApiClient(http, settings.analytics_service)
-                alerts = AlertClient(http, settings.alerts)
                 sessions = make_session_factory(engine)
+                outbox = Outbox.over(http, settings, sessions)
                 tracker = EventTracker.for_app(
                     app,
                     settings,
                     analytics_api=analytics_api,
-                    alerts=alerts,
+                    alerts=outbox.alerts,
                     sessions=sessions,
                 )
-                email = EmailServiceClient(http, settings.email_service)
                 payments = PaymentGatewayClient(http, settings.payment_gateway)
-                outbox = Outbox(
-                    sessions=sessions,
-                    email=email,
-                    warehouse=WarehouseClient(http, settings.warehouse),
-                    alerts=alerts,
-                    max_attempts=settings.outbox_max_attempts,
-                    retry_delay_s=settings.email_retry_delay_s,
-                )
                 orders = OrderPipeline(
                     sessions=sessions,
                     payments=payments,
@@ -181,9 +172,9 @@ def lifespan_for(
                             sessions=sessions,
                             http=http,
                             payments=payments,
-                            email=email,
+                            email=outbox.email,
                             warehouse=outbox.warehouse,
-                            alerts=alerts,
+                            alerts=outbox.alerts,
                             analytics_api=analytics_api,
                             cdn=CdnClient(http, settings.cdn),
                             tracker=tracker,

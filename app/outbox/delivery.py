@@ -10,12 +10,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clients._base import RETRYABLE
 from app.clients.alerts import AlertClient
 from app.clients.email_service import EmailServiceClient
 from app.clients.warehouse import WarehouseClient
+from app.config import Settings
 from app.db import SessionFactory, utcnow
 from app.outbox import service
 from app.outbox.models import OutboxKind, OutboxMessage
@@ -76,6 +78,20 @@ class Outbox:
     # Attempts per row in all (task and sweeper together); then it is failed for good.
     max_attempts: int = 4
     retry_delay_s: float = 1.0
+
+    @classmethod
+    def over(
+        cls, http: httpx.AsyncClient, settings: Settings, sessions: SessionFactory
+    ) -> "Outbox":
+        """The outbox delivering through ``http`` to the systems ``settings`` names."""
+        return cls(
+            sessions=sessions,
+            email=EmailServiceClient(http, settings.email_service),
+            warehouse=WarehouseClient(http, settings.warehouse),
+            alerts=AlertClient(http, settings.alerts),
+            max_attempts=settings.outbox_max_attempts,
+            retry_delay_s=settings.email_retry_delay_s,
+        )
 
     def delivery_task(self, batch: TaskBatch, *, name: str) -> ConfiguredScheduler:
         """A task configuration for delivering rows: a few quick attempts, with back-off."""

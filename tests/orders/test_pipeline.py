@@ -14,13 +14,10 @@ import pytest
 from pydantic import SecretStr
 
 from app.analytics.tracking import EventTracker
-from app.clients.alerts import AlertClient
-from app.clients.email_service import EmailServiceClient
 from app.clients.payment_gateway import PaymentGatewayClient
-from app.clients.warehouse import WarehouseClient
 from app.config import Settings
 from app.db import SessionFactory, make_engine, make_session_factory, utcnow
-from app.mocks import FakeServices, build_router
+from app.mocks import FakeServices
 from app.orders import service
 from app.orders.exceptions import OutOfStockError
 from app.orders.pipeline import OrderPipeline
@@ -29,6 +26,7 @@ from app.outbox import service as outbox_service
 from app.outbox.delivery import Outbox
 from app.seed import seed_catalogue
 from app.sweeper import Sweeper
+from tests.mocks.helpers import talking_to
 from tests.orders.helpers import DESK_MAT, SOLD_OUT
 
 pytestmark = pytest.mark.anyio
@@ -48,16 +46,9 @@ async def world(settings: Settings) -> AsyncIterator[World]:
     sessions = make_session_factory(engine)
     await seed_catalogue(sessions)
     fakes = FakeServices()
-    transport = httpx.MockTransport(build_router(fakes, settings).async_handler)
-    async with httpx.AsyncClient(transport=transport) as http:
+    async with talking_to(fakes, settings) as http:
         payments = PaymentGatewayClient(http, settings.payment_gateway)
-        outbox = Outbox(
-            sessions=sessions,
-            email=EmailServiceClient(http, settings.email_service),
-            warehouse=WarehouseClient(http, settings.warehouse),
-            alerts=AlertClient(http, settings.alerts),
-            retry_delay_s=0.01,
-        )
+        outbox = Outbox.over(http, settings, sessions)
         yield World(
             sessions=sessions,
             fakes=fakes,

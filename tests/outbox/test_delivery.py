@@ -11,17 +11,16 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from app.clients.alerts import AlertClient
 from app.clients.email_service import EmailServiceClient
-from app.clients.warehouse import WarehouseClient
 from app.config import Settings
 from app.db import SessionFactory, make_engine, make_session_factory, utcnow
-from app.mocks import FakeServices, build_router
+from app.mocks import FakeServices
 from app.outbox import service
 from app.outbox.delivery import Outbox
 from app.outbox.models import OutboxKind, OutboxMessage, OutboxStatus
 from app.outbox.service import SCRUBBED, NewMessage
 from app.sweeper import Sweeper
+from tests.mocks.helpers import talking_to
 from tests.polling import poll
 
 pytestmark = pytest.mark.anyio
@@ -39,20 +38,10 @@ async def world(settings: Settings) -> AsyncIterator[World]:
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     fakes = FakeServices()
-    transport = httpx.MockTransport(build_router(fakes, settings).async_handler)
-    async with httpx.AsyncClient(transport=transport) as http:
-        yield World(
-            sessions=sessions,
-            fakes=fakes,
-            outbox=Outbox(
-                sessions=sessions,
-                email=EmailServiceClient(http, settings.email_service),
-                warehouse=WarehouseClient(http, settings.warehouse),
-                alerts=AlertClient(http, settings.alerts),
-                max_attempts=4,
-                retry_delay_s=0.01,
-            ),
-        )
+    async with talking_to(fakes, settings) as http:
+        outbox = Outbox.over(http, settings, sessions)
+        assert outbox.max_attempts == 4  # the default these tests count on
+        yield World(sessions=sessions, fakes=fakes, outbox=outbox)
     fakes.close()
     await engine.dispose()
 
