@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# MALLOC_ARENA_MAX=2: see bench/README.md (memory stays flat; glibc's per-thread arenas do not).
 demo: $(STAMP)
-	$(BIN)/fastapi-tasks-demo serve --host $(HOST) --port $(PORT)
+	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} $(BIN)/fastapi-tasks-demo serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -17,7 +17,12 @@ async def test_sqlite_connections_get_wal_busy_timeout_and_foreign_keys(
         async with engine.connect() as conn:
             pragmas = {
                 name: (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
-                for name in ("journal_mode", "busy_timeout", "foreign_keys")
+                for name in (
+                    "journal_mode",
+                    "busy_timeout",
+                    "foreign_keys",
+                    "cache_size",
+                )
             }
     finally:
         await engine.dispose()
@@ -25,4 +30,5 @@ async def test_sqlite_connections_get_wal_busy_timeout_and_foreign_keys(
         "journal_mode": "wal",
         "busy_timeout": BUSY_TIMEOUT_S * 1000,
         "foreign_keys": 1,
+        "cache_size": -512,  # KiB: a small page cache per pooled connection
     }
