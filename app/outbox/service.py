@@ -101,7 +101,11 @@ async def claim(
     await session.commit()
     if _rowcount(result) != 1:
         return None
-    return await session.get(OutboxMessage, message_id, populate_existing=True)
+    row = await session.get(OutboxMessage, message_id, populate_existing=True)
+    # Give the connection back before the caller's network call: a burst of slow
+    # deliveries must not pin the pool.
+    await session.commit()
+    return row
 
 
 async def supersede(

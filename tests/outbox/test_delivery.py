@@ -235,3 +235,29 @@ async def test_the_lifespan_sweeper_delivers_rows_whose_task_died(
     await poll(delivered)
 
     assert [mail["idempotency_key"] for mail in fakes.outbox] == [f"outbox-{orphan.id}"]
+
+
+async def test_no_pooled_connection_is_held_while_a_delivery_is_in_flight(
+    settings: Settings,
+) -> None:
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    held: list[int] = []
+
+    def email_service(request: httpx.Request) -> httpx.Response:
+        held.append(engine.sync_engine.pool.checkedout())  # type: ignore[attr-defined]
+        return httpx.Response(202, json={"id": "msg_1"})
+
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.MockTransport(email_service)
+        ) as http:
+            outbox = Outbox.over(http, settings, sessions)
+            async with sessions() as session:
+                row = service.add(session, an_email())
+                await session.commit()
+            assert await outbox.deliver(row.id) == 1
+    finally:
+        await engine.dispose()
+
+    assert held == [0]
