@@ -1,11 +1,10 @@
-"""Dependencies of the users router: users named in the path (or 404s), the outbox."""
+"""Dependencies of the users router: users named in the path (or 404s)."""
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path
 
 from app.db import SessionDep
-from app.outbox.delivery import Outbox
 from app.users import service
 from app.users.exceptions import UserNotFoundError
 from app.users.models import User
@@ -25,11 +24,4 @@ async def valid_user_id(
     return await service.get_user(session, user_id)
 
 
-def get_outbox(request: Request) -> Outbox:
-    """The outbox built by the lifespan: it delivers the e-mails the service staged."""
-    outbox: Outbox = request.state.outbox
-    return outbox
-
-
 ExistingUser = Annotated[User, Depends(valid_user_id)]
-OutboxDep = Annotated[Outbox, Depends(get_outbox)]

@@ -15,9 +15,10 @@ from app.db import SessionDep
 from app.errors import UNREADABLE_BODY
 from app.outbox import service as outbox_service
 from app.outbox.delivery import Outbox
+from app.outbox.dependencies import OutboxDep
 from app.outbox.schemas import OutboxEntryRead
 from app.users import service
-from app.users.dependencies import ExistingUser, OutboxDep
+from app.users.dependencies import ExistingUser
 from app.users.exceptions import EmailTakenError, InvalidTokenError, UserNotFoundError
 from app.users.schemas import (
     REGISTERED_MESSAGE,
