@@ -83,6 +83,18 @@ class Report:
             f"events_lost={r.events_lost}"
             for r in self.rounds
         ]
+        killed = [r for r in self.rounds if r.kill == signal.SIGKILL]
+        lines.append(
+            f"all {len(self.rounds)} rounds ({len(killed)} SIGKILL): "
+            f"{sum(r.orders for r in self.rounds)} orders, "
+            f"{sum(r.users for r in self.rounds)} registrations, "
+            f"{sum(r.images for r in self.rounds)} uploads accepted, every promise kept; "
+            f"events lost {sum(r.events_lost for r in killed)} of "
+            f"{sum(len(r.events) for r in killed)} in SIGKILL rounds (all within the "
+            f"last {FLUSH_INTERVAL_S:g} s flush window), 0 of "
+            f"{sum(len(r.events) for r in self.rounds if r.kill == signal.SIGTERM)} "
+            "in SIGTERM rounds"
+        )
         return "\n".join(lines)
 
 
