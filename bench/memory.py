@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.processes import _die_with_parent, free_port, stop_process
+from bench.processes import _die_with_parent, free_port, stop_process, wait_healthy
 from bench.upload_burst import photo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,19 +104,7 @@ def running_server(data_dir: Path, *, malloc_env: dict[str, str]) -> Iterator[Se
         )
     server = Server(process, f"http://{HOST}:{port}")
     try:
-        deadline = time.monotonic() + 30
-        with httpx.Client(timeout=1.0) as http:
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"server exited: see {data_dir / 'server.log'}")
-                try:
-                    if http.get(f"{server.base_url}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError("server did not become healthy in 30 s")
-                time.sleep(0.05)  # polling while it boots
+        wait_healthy(process, port, data_dir / "server.log")
         yield server
     finally:
         stop_process(process, timeout=15.0)

@@ -211,6 +211,24 @@ class InprocWorker:
             self._log.close()
 
 
+def wait_healthy(
+    process: subprocess.Popen[Any], port: int, log: Path, deadline_s: float = 30.0
+) -> None:
+    """Poll ``/health`` on 127.0.0.1 until it answers 200; fail if the server exits first."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: see {log}")
+        with contextlib.suppress(
+            OSError, ValueError, http.client.HTTPException, BenchError
+        ):
+            if http_get_json(port, "/health", timeout=1.0).get("status") == "ok":
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"server did not become healthy in {deadline_s:g} s")
+        time.sleep(0.05)  # polling while it boots
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))

@@ -17,7 +17,6 @@ import io
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,15 +30,10 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
+from bench.processes import free_port, wait_healthy
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P99_MS = 100.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -73,19 +67,7 @@ def running_server(data_dir: Path, jobs_limit: int) -> Iterator[str]:
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        with httpx.Client(timeout=1.0) as http:
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"server exited: see {data_dir / 'server.log'}")
-                try:
-                    if http.get(f"{base_url}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError("server did not become healthy in 30 s")
-                time.sleep(0.05)
+        wait_healthy(process, port, data_dir / "server.log")
         yield base_url
     finally:
         if process.poll() is None:
