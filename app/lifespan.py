@@ -20,12 +20,9 @@ from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.analytics.tracking import EventTracker
-from app.clients.alerts import AlertClient
 from app.clients.analytics_api import AnalyticsApiClient
 from app.clients.cdn import CdnClient
-from app.clients.email_service import EmailServiceClient
 from app.clients.payment_gateway import PaymentGatewayClient
-from app.clients.warehouse import WarehouseClient
 from app.config import Settings
 from app.db import SessionFactory, make_engine, make_session_factory
 from app.mocks import FakeServices, build_router
@@ -46,10 +43,6 @@ class AppState(TypedDict):
     settings: Settings
     sessions: SessionFactory
     http: httpx.AsyncClient
-    payments: PaymentGatewayClient
-    email: EmailServiceClient
-    warehouse: WarehouseClient
-    alerts: AlertClient
     analytics_api: AnalyticsApiClient
     cdn: CdnClient
     tracker: EventTracker
@@ -151,10 +144,9 @@ def lifespan_for(
                     alerts=outbox.alerts,
                     sessions=sessions,
                 )
-                payments = PaymentGatewayClient(http, settings.payment_gateway)
                 orders = OrderPipeline(
                     sessions=sessions,
-                    payments=payments,
+                    payments=PaymentGatewayClient(http, settings.payment_gateway),
                     outbox=outbox,
                     tracker=tracker,
                     retry_delay_s=settings.email_retry_delay_s,
@@ -171,10 +163,6 @@ def lifespan_for(
                             settings=settings,
                             sessions=sessions,
                             http=http,
-                            payments=payments,
-                            email=outbox.email,
-                            warehouse=outbox.warehouse,
-                            alerts=outbox.alerts,
                             analytics_api=analytics_api,
                             cdn=CdnClient(http, settings.cdn),
                             tracker=tracker,
