@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import HTMLResponse
 
 from app.clients.dependencies import SettingsDep, TrackerDep
 from app.db import SessionDep
@@ -31,6 +32,7 @@ from app.users.schemas import (
     UserRegistered,
     VerificationResend,
 )
+from app.users.verify_page import verify_page
 from fastapi_tasks import Tasks
 
 router = APIRouter(tags=["users"])
@@ -189,6 +191,21 @@ async def verify_email(
         tracker.track, event="email_verified", user_id=user.id, properties={}
     )
     return EmailVerified(message=VERIFIED_MESSAGE)
+
+
+@router.get(
+    "/verify",
+    summary="The page the e-mailed link opens: a button that verifies (GET changes nothing)",
+    response_class=HTMLResponse,
+    responses={status.HTTP_200_OK: {"content": {"text/html": {}}}},
+)
+async def verify_email_page(
+    token: Annotated[
+        str, Query(description="The token from the verification link (single use)")
+    ],
+) -> HTMLResponse:
+    """Link scanners and previews fetch links: only the button's POST uses the token."""
+    return verify_page(token)
 
 
 # user_id is read by the ExistingUser dependency, which FAST003 cannot see.
