@@ -198,13 +198,16 @@ class OrderPipeline:
                     )
                 )
         async with self.sessions() as session:
-            await service.settle(
+            settled = await service.settle(
                 session,
                 order_id,
                 decision.status,
                 release_stock=decision.release_stock,
                 promises=[*promises(order, decision.status, refunded=refunded), *extra],
             )
+            if not settled:  # a concurrent settlement (the sweeper's, say) came first
+                order = await service.get_order(session, order_id)
+                return OrderStatus(order.status)
         logger.info("order %s settled: %s", order_id, decision.status)
         return decision.status
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
 
+import anyio
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -311,3 +312,26 @@ async def test_resume_after_a_crash_between_refund_and_settlement(world: World) 
     assert len(world.fakes.refunds) == 1
     [mail] = world.fakes.outbox
     assert (mail["template"], mail["data"]["refunded"]) == ("order_out_of_stock", True)
+
+
+async def test_concurrent_settlements_settle_once_and_promise_once(
+    world: World,
+) -> None:
+    # The request's settlement task and the sweeper's resume may meet on one order.
+    order_id = await new_order(world)
+    await charge(world, order_id)
+    await world.pipeline.reserve_stock(order_id=order_id)
+    outcomes: list[str | None] = []
+
+    async def settle() -> None:
+        outcomes.append(await world.pipeline.settle(order_id=order_id))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(5):
+            group.start_soon(settle)
+
+    assert outcomes == ["confirmed"] * 5
+    assert await outbox_rows(world, order_id) == [
+        ("order_confirmation", "pending"),
+        ("shipment", "pending"),
+    ]
