@@ -74,6 +74,9 @@ EMAIL_TEMPLATES: dict[str, tuple[str, str]] = {
 def promises(order: Order, status: OrderStatus, *, refunded: bool) -> list[NewMessage]:
     """What settling ``order`` as ``status`` promises: one e-mail, and a shipment if confirmed."""
     template, subject = EMAIL_TEMPLATES[status]
+    if status == OrderStatus.INVENTORY_FAILED and not refunded:
+        # The refund failed (an operator was alerted): do not tell the customer it happened.
+        subject = "Order #{id} could not be fulfilled; your refund is on its way"
     data: dict[str, object] = {
         "order_id": order.id,
         "status": str(status),

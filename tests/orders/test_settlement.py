@@ -1,11 +1,13 @@
 """``settlement.decide``: the outcome of an order from its two halves (a pure function)."""
 
+from decimal import Decimal
+
 import httpx
 import pytest
 
 from app.clients.payment_gateway import PaymentDeclinedError
-from app.orders.models import OrderStatus
-from app.orders.settlement import Decision, decide, payment_failure_reason
+from app.orders.models import Order, OrderStatus
+from app.orders.settlement import Decision, decide, payment_failure_reason, promises
 
 
 @pytest.mark.parametrize(
@@ -42,3 +44,17 @@ def test_payment_failure_reasons_name_no_secret() -> None:
     assert payment_failure_reason(
         httpx.HTTPStatusError("boom", request=request, response=response)
     ) == ("payment gateway error (HTTP 503)")
+
+
+def test_the_out_of_stock_email_says_refunded_only_when_it_was() -> None:
+    order = Order(id=3, email="ada@example.com", total=Decimal("120.00"), lines=[])
+    order.currency = "USD"
+    order.failure_reason = "out of stock (product 6)"
+
+    [done] = promises(order, OrderStatus.INVENTORY_FAILED, refunded=True)
+    [pending] = promises(order, OrderStatus.INVENTORY_FAILED, refunded=False)
+
+    assert done.payload["subject"].endswith("your payment was refunded")
+    assert done.payload["data"]["refunded"] is True
+    assert pending.payload["subject"].endswith("your refund is on its way")
+    assert pending.payload["data"]["refunded"] is False
