@@ -16,9 +16,9 @@ from app.db import utcnow
 from app.outbox.models import OutboxKind, OutboxMessage, OutboxStatus
 
 # Payload values that must not outlive the delivery (the verification link carries the
-# only plaintext copy of its token); replaced once the row is sent or failed.
+# only plaintext copy of its token); replaced once the row is sent, failed or superseded.
 SECRET_DATA_KEYS = frozenset({"verification_url"})
-SCRUBBED = "***delivered***"
+SCRUBBED = "***removed***"
 
 # How long the task scheduled with a new row has before the sweeper may deliver it too
 # (harmless if both do: the receiver dedupes on the key).
