@@ -10,7 +10,12 @@ from fastapi_tasks.dependencies import Tasks
 from fastapi_tasks.errors import FastAPITasksError, FastAPITasksUninitializedAppError
 from fastapi_tasks.lifespan import add_tasks, get_registry, get_scheduler
 from fastapi_tasks.registry import TaskCounters, TaskRegistry
-from fastapi_tasks.scheduler import ConfiguredScheduler, TaskBatch, TasksScheduler
+from fastapi_tasks.scheduler import (
+    ConfiguredScheduler,
+    TaskBatch,
+    TasksBatch,
+    TasksScheduler,
+)
 from fastapi_tasks.task import Task, TaskMode, TaskState
 
 __all__ = [
@@ -26,6 +31,7 @@ __all__ = [
     "TaskRegistry",
     "TaskState",
     "Tasks",
+    "TasksBatch",
     "TasksScheduler",
     "add_tasks",
     "errors",

@@ -1,4 +1,7 @@
-"""``Tasks``: the dependency an endpoint (or another dependency) declares as ``tasks: Tasks``."""
+"""``Tasks``: the dependency an endpoint (or another dependency) declares as ``tasks: Tasks``.
+
+``add_tasks`` is re-exported here too: the published package's layout has both in this module.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from fastapi_tasks.errors import FastAPITasksUninitializedAppError
+from fastapi_tasks.lifespan import APP_ATTR, add_tasks
 from fastapi_tasks.scheduler import TasksScheduler, new_request_scheduler
 
-__all__ = ["APP_ATTR", "STATE_KEY", "Tasks", "get_tasks"]
-
-STATE_KEY = "fastapi_tasks"
-# The registry is also kept as a plain attribute of the app object: reading it costs a fraction
-# of a ``State`` lookup, and this runs on every request that declares ``tasks: Tasks``.
-APP_ATTR = "_fastapi_tasks_registry"
+__all__ = ["Tasks", "add_tasks", "get_tasks"]
 
 
 async def get_tasks(request: Request) -> TasksScheduler:

@@ -9,14 +9,16 @@ from typing import Any, cast
 from fastapi import FastAPI
 
 from fastapi_tasks.config import TaskConfig
-from fastapi_tasks.dependencies import APP_ATTR, STATE_KEY
 from fastapi_tasks.errors import FastAPITasksUninitializedAppError
 from fastapi_tasks.registry import DEFAULT_MAX_FINISHED, TaskRegistry
 from fastapi_tasks.scheduler import TasksScheduler
 
-__all__ = ["add_tasks", "get_registry", "get_scheduler"]
+__all__ = ["APP_ATTR", "STATE_ATTR", "add_tasks", "get_registry", "get_scheduler"]
 
-STATE_ATTR = STATE_KEY
+STATE_ATTR = "fastapi_tasks"
+# The registry is also kept as a plain attribute of the app object: reading it costs a fraction
+# of a ``State`` lookup, and ``Tasks`` reads it on every request that declares it.
+APP_ATTR = "_fastapi_tasks_registry"
 
 _LifespanFactory = Callable[
     [Any], AbstractAsyncContextManager[Mapping[str, Any] | None]

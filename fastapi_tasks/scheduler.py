@@ -18,6 +18,7 @@ from fastapi_tasks.task import Task, TaskMode
 __all__ = [
     "ConfiguredScheduler",
     "TaskBatch",
+    "TasksBatch",
     "TasksScheduler",
     "new_request_scheduler",
 ]
@@ -40,7 +41,7 @@ _AFTER_RESPONSE = TaskMode.AFTER_RESPONSE
 
 
 class _TaskConfigurer:
-    """The ``.task(...)`` shared by ``TasksScheduler`` (immediate) and ``TaskBatch``."""
+    """The ``.task(...)`` shared by ``TasksScheduler`` (immediate) and ``TasksBatch``."""
 
     __slots__ = ()
 
@@ -104,7 +105,7 @@ class ConfiguredScheduler:
         return self._scheduler._schedule(self._mode, self._config, fn, args, kwargs)
 
 
-class TaskBatch(_TaskConfigurer):
+class TasksBatch(_TaskConfigurer):
     """``tasks.after_route`` / ``tasks.after_response``: tasks started later, in order."""
 
     __slots__ = ("_mode", "_scheduler")
@@ -129,6 +130,10 @@ class TaskBatch(_TaskConfigurer):
 
     def _target(self) -> tuple[TasksScheduler, TaskMode]:
         return self._scheduler, self._mode
+
+
+TaskBatch = TasksBatch
+"""This project's earlier name of ``TasksBatch`` (the published one); the same class."""
 
 
 class TasksScheduler(_TaskConfigurer):
@@ -166,7 +171,7 @@ class TasksScheduler(_TaskConfigurer):
         self.route = route
         self._after_route: list[Task] | None = None
         self._after_response: list[Task] | None = None
-        self._batches: tuple[TaskBatch, TaskBatch] | None = None
+        self._batches: tuple[TasksBatch, TasksBatch] | None = None
         self._endpoint_ok = True
         # 0: endpoint running, 1: endpoint returned (response being sent), 2: response sent.
         # Outside a request there is nothing to wait for: 2 from the start.
@@ -174,12 +179,12 @@ class TasksScheduler(_TaskConfigurer):
 
     # ---- public API ----------------------------------------------------------------------
     @property
-    def after_route(self) -> TaskBatch:
+    def after_route(self) -> TasksBatch:
         """Tasks started after the endpoint returned, before the response is sent."""
         return (self._batches or self._make_batches())[0]
 
     @property
-    def after_response(self) -> TaskBatch:
+    def after_response(self) -> TasksBatch:
         """Tasks started after the response body was sent (or the client disconnected)."""
         return (self._batches or self._make_batches())[1]
 
@@ -212,11 +217,11 @@ class TasksScheduler(_TaskConfigurer):
         return self, _IMMEDIATE
 
     # ---- internals -----------------------------------------------------------------------
-    def _make_batches(self) -> tuple[TaskBatch, TaskBatch]:
+    def _make_batches(self) -> tuple[TasksBatch, TasksBatch]:
         # Created on first use: most requests never touch a batch.
         batches = self._batches = (
-            TaskBatch(self, _AFTER_ROUTE),
-            TaskBatch(self, _AFTER_RESPONSE),
+            TasksBatch(self, _AFTER_ROUTE),
+            TasksBatch(self, _AFTER_RESPONSE),
         )
         return batches
 

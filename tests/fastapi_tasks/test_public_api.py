@@ -11,6 +11,7 @@ from pydantic import BaseModel
 import fastapi_tasks
 from fastapi_tasks import Task, Tasks, add_tasks, errors
 from fastapi_tasks.testing import wait_for_tasks
+from tests.fastapi_tasks.support import lifespan_client
 
 pytestmark = pytest.mark.anyio
 
@@ -27,6 +28,7 @@ EXPECTED_PUBLIC = {
     "TaskRegistry",
     "TaskState",
     "Tasks",
+    "TasksBatch",
     "TasksScheduler",
     "add_tasks",
     "errors",
@@ -56,11 +58,61 @@ def test_all_is_sorted_complete_and_importable() -> None:
             "runner",
             "scheduler",
             "task",
+            "tasks",
             "testing",
             "annotations",
         }
     }
     assert public_attrs <= set(fastapi_tasks.__all__)
+
+
+def test_published_module_paths_import_the_same_objects() -> None:
+    from fastapi_tasks import dependencies, tasks
+    from fastapi_tasks.dependencies import Tasks as PublishedTasks
+    from fastapi_tasks.dependencies import add_tasks as published_add_tasks
+    from fastapi_tasks.errors import (
+        FastAPITasksError,
+        FastAPITasksUninitializedAppError,
+    )
+    from fastapi_tasks.tasks import (
+        Task as PublishedTask,
+    )
+    from fastapi_tasks.tasks import (
+        TaskConfig,
+        TaskErrorHandler,
+        TasksBatch,
+        TasksScheduler,
+    )
+
+    assert PublishedTask is fastapi_tasks.Task
+    assert TaskConfig is fastapi_tasks.TaskConfig
+    assert TaskErrorHandler is fastapi_tasks.TaskErrorHandler
+    assert TasksScheduler is fastapi_tasks.TasksScheduler
+    assert PublishedTasks is fastapi_tasks.Tasks
+    assert published_add_tasks is fastapi_tasks.add_tasks
+    assert FastAPITasksError is fastapi_tasks.FastAPITasksError
+    assert (
+        FastAPITasksUninitializedAppError
+        is fastapi_tasks.FastAPITasksUninitializedAppError
+    )
+    # One class under two names: the published ``TasksBatch`` and this project's ``TaskBatch``.
+    assert TasksBatch is fastapi_tasks.TasksBatch is fastapi_tasks.TaskBatch
+    assert sorted(tasks.__all__) == tasks.__all__
+    assert sorted(dependencies.__all__) == dependencies.__all__
+
+
+async def test_after_route_and_after_response_are_tasks_batches() -> None:
+    app = FastAPI()
+    add_tasks(app)
+    seen: list[object] = []
+
+    @app.get("/")
+    async def endpoint(tasks: Tasks) -> None:
+        seen.extend([tasks.after_route, tasks.after_response])
+
+    async with lifespan_client(app) as client:
+        await client.get("/")
+    assert [type(batch) for batch in seen] == [fastapi_tasks.TasksBatch] * 2
 
 
 def test_error_hierarchy() -> None:
