@@ -16,7 +16,8 @@ from fastapi_tasks.task import Task, TaskState
 
 __all__ = ["logger", "run_task"]
 
-logger = logging.getLogger("fastapi_tasks")
+# The published package's logger name. A child of ``fastapi_tasks``: handlers on either see it.
+logger = logging.getLogger("fastapi_tasks.tasks")
 
 
 def _log_extra(task: Task) -> dict[str, Any]:

@@ -59,7 +59,7 @@ async def test_failure_logs_name_mode_type_and_traceback_but_never_arguments(
     errors = [
         r
         for r in caplog.records
-        if r.name == "fastapi_tasks" and r.levelno == logging.ERROR
+        if r.name == "fastapi_tasks.tasks" and r.levelno == logging.ERROR
     ]
     assert len(errors) == 2
     text = caplog.text + "".join(repr(t) for t in get_registry(app).recent)
@@ -75,6 +75,51 @@ async def test_failure_logs_name_mode_type_and_traceback_but_never_arguments(
     assert getattr(first, "task_name", None) == "orders.charge_payment"
     # The handler runs before the verdict, with the exception of the last attempt.
     assert handled == [(TaskState.RUNNING, "PaymentDeclinedError")]
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_failures_reach_a_handler_on_the_published_logger_without_arguments() -> (
+    None
+):
+    app = FastAPI()
+    add_tasks(app)
+
+    async def charge(payment_token: str, *, email: str) -> None:
+        raise PaymentDeclinedError("declined by the gateway")
+
+    @app.post("/orders")
+    async def create(tasks: Tasks) -> dict[str, bool]:
+        tasks.task(name="orders.charge_payment").schedule(
+            charge, SECRET_TOKEN, email=SECRET_EMAIL
+        )
+        return {"ok": True}
+
+    handler = ListHandler()
+    published = logging.getLogger("fastapi_tasks.tasks")
+    published.addHandler(handler)
+    try:
+        async with lifespan_client(app) as client:
+            await client.post("/orders")
+            await wait_for_tasks(app, timeout=2)
+    finally:
+        published.removeHandler(handler)
+    [record] = [r for r in handler.records if r.levelno == logging.ERROR]
+    assert record.name == "fastapi_tasks.tasks"
+    text = handler.format(record) + logging.Formatter().formatException(
+        record.exc_info or (None, None, None)
+    )
+    assert "orders.charge_payment" in text
+    assert "PaymentDeclinedError" in text
+    assert SECRET_TOKEN not in text + repr(record.__dict__)
+    assert SECRET_EMAIL not in text + repr(record.__dict__)
 
 
 async def test_on_error_that_raises_is_logged_and_contained(
@@ -107,7 +152,9 @@ async def test_on_error_that_raises_is_logged_and_contained(
         assert (await client.post("/x")).status_code == 200  # app still serves
         await wait_for_tasks(app, timeout=2)
     assert others == ["ran"] * 4
-    messages = [r.getMessage() for r in caplog.records if r.name == "fastapi_tasks"]
+    messages = [
+        r.getMessage() for r in caplog.records if r.name == "fastapi_tasks.tasks"
+    ]
     assert any(
         "on_error handler of task 'fragile'" in m and "RuntimeError" in m
         for m in messages
