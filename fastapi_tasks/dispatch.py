@@ -14,6 +14,7 @@ Semantics are those of ``create_task`` per task:
 - a worker whose task suspended runs nothing else, and ends with that task. Cancelling that
   worker cancels exactly that task (used at shutdown);
 - start order is queue order (FIFO), as with ``call_soon``;
+- the worker carries the name of the task it runs (``asyncio.current_task().get_name()``);
 - a worker that emptied the queue does not end: it waits, holding no task, until
   ``_spawn_worker`` wakes it for the next one (cheaper than a new ``asyncio.Task`` per request).
   Shutdown cancels that wait; at most one worker per app is idle.
@@ -35,7 +36,9 @@ from fastapi_tasks.task import Task, TaskState
 if TYPE_CHECKING:
     from fastapi_tasks.registry import TaskRegistry
 
-__all__ = ["dispatch", "worker_context"]
+__all__ = ["IDLE_WORKER_NAME", "dispatch", "worker_context"]
+
+IDLE_WORKER_NAME = "fastapi_tasks: idle worker"
 
 _current_task = asyncio.current_task
 _get_running_loop = asyncio.get_running_loop
@@ -57,6 +60,8 @@ async def dispatch(registry: TaskRegistry) -> None:
             if task.finished_at is not None:  # cancelled while it waited in the queue
                 continue
             task._atask = me
+            # Debuggers, aiomonitor and ``current_task().get_name()`` show the task running.
+            me.set_name(task.name)
             context = task._context
             assert context is not None
             config = task.config
@@ -108,6 +113,7 @@ async def dispatch(registry: TaskRegistry) -> None:
             return
         # Idle: wait here for the next task rather than end. Waking this worker costs less
         # than creating an ``asyncio.Task`` for every request (see ``_spawn_worker``).
+        me.set_name(IDLE_WORKER_NAME)
         idle = registry._idle_worker = _get_running_loop().create_future()
         await idle
 

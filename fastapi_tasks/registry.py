@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 
 from fastapi_tasks.config import TaskConfig
-from fastapi_tasks.dispatch import dispatch, worker_context
+from fastapi_tasks.dispatch import IDLE_WORKER_NAME, dispatch, worker_context
 from fastapi_tasks.runner import _log_extra, logger
 from fastapi_tasks.task import Task, TaskState
 
@@ -154,7 +154,9 @@ class TaskRegistry:
             if idle.get_loop() is loop and not idle.done():
                 idle.set_result(None)
                 return
-        loop.create_task(dispatch(self), context=self._worker_context)
+        loop.create_task(
+            dispatch(self), name=IDLE_WORKER_NAME, context=self._worker_context
+        )
 
     def _start_many(self, tasks: list[Task]) -> None:
         for task in tasks:
