@@ -13,7 +13,7 @@ import anyio
 
 from fastapi_tasks.config import TaskConfig
 from fastapi_tasks.dispatch import IDLE_WORKER_NAME, dispatch, worker_context
-from fastapi_tasks.runner import _log_extra, logger
+from fastapi_tasks.failures import log_extra, logger
 from fastapi_tasks.task import Task, TaskState
 
 __all__ = ["DEFAULT_MAX_FINISHED", "TaskCounters", "TaskRegistry"]
@@ -255,7 +255,7 @@ class TaskRegistry:
                 task.name,
                 task.mode.value,
                 task.state.value,
-                extra=_log_extra(task),
+                extra=log_extra(task),
             )
             self._cancel(task)
         if not await self.wait_idle(5.0):

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import anyio
-import anyio.to_thread
 
-from fastapi_tasks.calls import call_sync_or_async, is_async_callable
+from fastapi_tasks.calls import call_sync_or_async
+from fastapi_tasks.failures import call_error_handler, log_extra, log_failure, logger
 from fastapi_tasks.retry import backoff_delays
 from fastapi_tasks.task import Task, TaskState
 
-__all__ = ["logger", "run_task"]
-
-# The published package's logger name. A child of ``fastapi_tasks``: handlers on either see it.
-logger = logging.getLogger("fastapi_tasks.tasks")
-
-
-def _log_extra(task: Task) -> dict[str, Any]:
-    return {
-        "task_id": task.id,
-        "task_name": task.name,
-        "task_mode": task.mode.value,
-        "request_id": task.request_id,
-    }
+__all__ = ["run_task"]
 
 
 async def run_task(task: Task) -> None:
@@ -88,7 +74,7 @@ async def _execute(task: Task) -> None:
                     task.attempts,
                     type(exc).__name__,
                     delay,
-                    extra=_log_extra(task),
+                    extra=log_extra(task),
                 )
                 await anyio.sleep(delay)
                 continue
@@ -103,32 +89,8 @@ async def _handle_failure(task: Task, exc: Exception) -> None:
     registry = task._registry
     assert registry is not None
     task.error = exc
-    # Name, mode, exception type and traceback only: argument values may hold secrets.
-    logger.error(
-        "task %r (%s) failed after %d attempt(s): %s",
-        task.name,
-        task.mode.value,
-        task.attempts,
-        type(exc).__name__,
-        exc_info=exc,
-        extra=_log_extra(task),
-    )
-    handler = task.config.on_error
-    if handler is not None:
-        try:
-            if is_async_callable(handler):
-                await handler(task, exc)
-            else:
-                await anyio.to_thread.run_sync(handler, task, exc)
-        except Exception as handler_exc:
-            logger.error(
-                "on_error handler of task %r (%s) raised %s",
-                task.name,
-                task.mode.value,
-                type(handler_exc).__name__,
-                exc_info=handler_exc,
-                extra=_log_extra(task),
-            )
+    log_failure(task, exc)
+    await call_error_handler(task, exc)
     # A handler may have recovered with ``await task()``, which clears ``task.error``.
     registry._finish(
         task, TaskState.FAILED if task.error is not None else TaskState.SUCCEEDED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import time
 from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ import anyio
 
 from fastapi_tasks.calls import call_sync_or_async
 from fastapi_tasks.config import TaskConfig
+from fastapi_tasks.failures import call_error_handler, in_own_error_handler, log_failure
 
 if TYPE_CHECKING:
     import asyncio
@@ -52,8 +54,8 @@ def _func_name(func: Any) -> str:
 class Task:
     """One scheduled call of ``func(*args, **kwargs)`` and what became of it.
 
-    ``await task()`` runs the call once more and returns its result or raises its exception;
-    it never calls ``on_error`` (the documented retry pattern inside an error handler).
+    ``await task()`` runs the call once more. Inside the task's own ``on_error`` it returns the
+    result or raises (the documented retry pattern); elsewhere a failure goes to ``on_error``.
     ``await task.wait()`` returns once the task finished, whatever the outcome; it never raises.
     ``repr(task)`` never shows the arguments (they may hold secrets).
     """
@@ -102,23 +104,24 @@ class Task:
         func: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        config: TaskConfig,
-        mode: TaskMode,
-        scheduled_at: float,
+        config: TaskConfig | None = None,
+        mode: TaskMode = TaskMode.IMMEDIATE,
+        scheduled_at: float | None = None,
         request_id: int | None = None,
         route: str | None = None,
         registry: TaskRegistry | None = None,
     ) -> None:
+        """A task not yet started; ``Task(func=f, args=(), kwargs={})`` builds one by hand."""
         self.func = func
         self.args = args
         self.kwargs = kwargs
-        self.config = config
+        self.config = TaskConfig() if config is None else config
         self.mode = mode
         self.state = TaskState.PENDING
         self.attempts = 0
         self.result = None
         self.error = None
-        self.scheduled_at = scheduled_at
+        self.scheduled_at = time.time() if scheduled_at is None else scheduled_at
         self.started_at = None
         self.finished_at = None
         self.request_id = request_id
@@ -160,7 +163,22 @@ class Task:
         await event.wait()
 
     async def __call__(self) -> Any:
-        """Run the call once more (for ``on_error`` handlers); raise if it fails again."""
+        """Run the call once more.
+
+        Inside this task's own ``on_error`` handler: return the result or raise the exception
+        (the handler is not re-entered; the documented retry pattern). Anywhere else, as in the
+        published package: on failure, log it, call ``on_error(task, exc)`` and return ``None``.
+        """
+        if in_own_error_handler(self):
+            return await self._call_once()
+        try:
+            return await self._call_once()
+        except Exception as exc:
+            log_failure(self, exc)
+            await call_error_handler(self, exc)
+            return None
+
+    async def _call_once(self) -> Any:
         self.attempts += 1
         try:
             result = await call_sync_or_async(

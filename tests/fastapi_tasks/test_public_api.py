@@ -52,6 +52,7 @@ def test_all_is_sorted_complete_and_importable() -> None:
             "config",
             "dependencies",
             "dispatch",
+            "failures",
             "lifespan",
             "registry",
             "retry",
