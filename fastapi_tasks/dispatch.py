@@ -27,7 +27,7 @@ import contextvars
 import inspect
 import time
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from fastapi_tasks.runner import _handle_failure, run_task
@@ -65,7 +65,7 @@ async def dispatch(registry: TaskRegistry) -> None:
             context = task._context
             assert context is not None
             config = task.config
-            func = task.func
+            func: Callable[..., Any] = task.func
             code = getattr(func, "__code__", None)
             if (
                 code is None

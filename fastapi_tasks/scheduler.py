@@ -6,8 +6,8 @@ import asyncio
 import contextvars
 import itertools
 import time
-from collections.abc import Callable, MutableMapping
-from typing import Any, ParamSpec
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, ParamSpec, TypeVar, overload
 
 import anyio
 
@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 P = ParamSpec("P")
+R = TypeVar("R")
 
 # FastAPI (>= 0.121) puts two AsyncExitStacks in the scope of every route call; see
 # new_request_scheduler.
@@ -98,9 +99,17 @@ class ConfiguredScheduler:
         """The merged config every task scheduled here gets."""
         return self._config
 
+    @overload
+    def schedule(
+        self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Task[P, R]: ...
+    @overload
+    def schedule(
+        self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Task[P, R]: ...
     def schedule(
         self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Task:
+    ) -> Task[..., Any]:
         """Schedule ``fn(*args, **kwargs)`` with this config; returns the ``Task``."""
         return self._scheduler._schedule(self._mode, self._config, fn, args, kwargs)
 
@@ -119,9 +128,17 @@ class TasksBatch(_TaskConfigurer):
         """``after_route`` or ``after_response``."""
         return self._mode
 
+    @overload
+    def schedule(
+        self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Task[P, R]: ...
+    @overload
+    def schedule(
+        self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Task[P, R]: ...
     def schedule(
         self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Task:
+    ) -> Task[..., Any]:
         """Schedule ``fn(*args, **kwargs)`` in this batch; returns the ``Task``."""
         scheduler = self._scheduler
         return scheduler._schedule(
@@ -193,9 +210,17 @@ class TasksScheduler(_TaskConfigurer):
         """The app's ``TaskRegistry``."""
         return self._registry
 
+    @overload
+    def schedule(
+        self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Task[P, R]: ...
+    @overload
+    def schedule(
+        self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Task[P, R]: ...
     def schedule(
         self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Task:
+    ) -> Task[..., Any]:
         """Start ``fn(*args, **kwargs)`` now, concurrently with the endpoint; returns the ``Task``."""
         # ``_schedule``'s immediate branch, inlined: this is the most used call of the API.
         registry = self._registry

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 import anyio
+from typing_extensions import ParamSpec, TypeVar
 
 from fastapi_tasks.calls import call_sync_or_async
 from fastapi_tasks.config import TaskConfig
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["Task", "TaskMode", "TaskState"]
 
 _task_ids = itertools.count(1)
+
+# Defaults keep a bare ``Task`` (in handlers: ``task: Task``) valid under ``mypy --strict``.
+P = ParamSpec("P", default=...)
+T = TypeVar("T", default=Any)
 
 
 class TaskMode(StrEnum):
@@ -51,8 +56,11 @@ def _func_name(func: Any) -> str:
     return str(name)
 
 
-class Task:
+class Task(Generic[P, T]):
     """One scheduled call of ``func(*args, **kwargs)`` and what became of it.
+
+    Generic in the function's parameters and result: ``schedule(fn, ...)`` returns a
+    ``Task[P, T]``, so ``await task.wait(); task.result`` is typed (``T | None``).
 
     ``await task()`` runs the call once more. Inside the task's own ``on_error`` it returns the
     result or raises (the documented retry pattern); elsewhere a failure goes to ``on_error``.
@@ -83,14 +91,14 @@ class Task:
         "state",
     )
 
-    func: Callable[..., Any]
+    func: Callable[P, Awaitable[T]] | Callable[P, T]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     config: TaskConfig
     mode: TaskMode
     state: TaskState
     attempts: int
-    result: Any
+    result: T | None
     error: BaseException | None
     scheduled_at: float
     started_at: float | None
@@ -101,7 +109,7 @@ class Task:
 
     def __init__(
         self,
-        func: Callable[..., Any],
+        func: Callable[P, Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         config: TaskConfig | None = None,
@@ -162,7 +170,7 @@ class Task:
             event = self._done = anyio.Event()
         await event.wait()
 
-    async def __call__(self) -> Any:
+    async def __call__(self) -> T | None:
         """Run the call once more.
 
         Inside this task's own ``on_error`` handler: return the result or raise the exception
@@ -178,10 +186,10 @@ class Task:
             await call_error_handler(self, exc)
             return None
 
-    async def _call_once(self) -> Any:
+    async def _call_once(self) -> T:
         self.attempts += 1
         try:
-            result = await call_sync_or_async(
+            result: T = await call_sync_or_async(
                 self.func, self.args, self.kwargs, self.config.timeout
             )
         except Exception as exc:

@@ -1,7 +1,7 @@
 """Public API: __all__, errors, and the published package's shapes (seed code runs unchanged)."""
 
 import os
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import httpx
 import pytest
@@ -114,6 +114,19 @@ async def test_after_route_and_after_response_are_tasks_batches() -> None:
     async with lifespan_client(app) as client:
         await client.get("/")
     assert [type(batch) for batch in seen] == [fastapi_tasks.TasksBatch] * 2
+
+
+async def test_task_is_generic_and_subscripts_at_run_time() -> None:
+    assert get_origin(Task[..., Any]) is Task
+    # The published docs' spelling, bare ``dict`` included.
+    published = Task[[int, str], dict]  # type: ignore[type-arg]
+    assert get_args(published) == ((int, str), dict)
+
+    async def total(order_id: int, currency: str) -> dict[str, str]:
+        return {"order": str(order_id), "currency": currency}
+
+    task = Task[[int, str], dict[str, str]](func=total, args=(1, "EUR"), kwargs={})
+    assert await task() == {"order": "1", "currency": "EUR"}
 
 
 def test_error_hierarchy() -> None:

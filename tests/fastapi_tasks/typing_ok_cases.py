@@ -1,6 +1,7 @@
 """Good usage: must pass ``mypy --strict`` (checked by test_typing.py)."""
 
 import functools
+from typing import Any
 
 import anyio
 from fastapi import FastAPI
@@ -58,3 +59,24 @@ def schedule_from_helper(tasks: TasksScheduler) -> int:
 
 def counters() -> int:
     return get_registry(app).counters.scheduled
+
+
+async def fetch_total(order_id: int) -> dict[str, float]:
+    return {"total": float(order_id)}
+
+
+def count_lines(path: str) -> int:
+    return len(path)
+
+
+async def typed_results(tasks: TasksScheduler) -> float:
+    total = tasks.schedule(fetch_total, 1)
+    lines = tasks.after_response.task(name="files.count").schedule(count_lines, "a")
+    await total.wait()
+    await lines.wait()
+    exact: Task[[int], dict[str, float]] = total
+    published_style: Task[..., Any] = lines
+    result: dict[str, float] | None = exact.result
+    count: int | None = lines.result
+    _ = published_style
+    return (result or {}).get("total", 0.0) + (count or 0)
