@@ -54,6 +54,8 @@ class TaskRegistry:
         self.config = config if config is not None else TaskConfig()
         self.max_finished = max_finished
         self.shutdown_timeout = shutdown_timeout
+        # Set when the app's lifespan starts: without it nothing would drain tasks at shutdown.
+        self.lifespan_started = False
         self._succeeded = 0
         self._failed = 0
         self._cancelled = 0
@@ -232,6 +234,7 @@ class TaskRegistry:
             self._finish(task, TaskState.CANCELLED)
 
     def _startup(self) -> None:
+        self.lifespan_started = True
         self._closing = False
         self._dispatching = False  # a new event loop: workers of an old one are gone
         # An idle worker left on an old loop ends with that loop; never wake it from this one.

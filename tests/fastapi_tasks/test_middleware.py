@@ -5,8 +5,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import BackgroundTasks, FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
@@ -14,7 +14,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 
 from fastapi_tasks import Task, Tasks, TaskState, add_tasks
 from fastapi_tasks.testing import wait_for_tasks
-from tests.fastapi_tasks.support import call_asgi
+from tests.fastapi_tasks.support import call_asgi, lifespan_client
 
 pytestmark = pytest.mark.anyio
 
@@ -52,18 +52,17 @@ async def test_base_http_middleware_does_not_delay_the_response(
         scheduled.append(tasks.after_response.schedule(blocked))
         return {"ok": True}
 
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with lifespan_client(app) as client:
         with anyio.fail_after(2):  # would hang if the response waited for the tasks
             response = await client.post("/x")
-    assert response.status_code == 200
-    assert response.headers["x-seen"] == "1"
-    with anyio.fail_after(2):
-        for task in scheduled:
-            await task.started.wait()  # all three started, none finished
-    assert all(t.state is TaskState.RUNNING for t in scheduled)
-    release.set()
-    await wait_for_tasks(app, timeout=2)
+        assert response.status_code == 200
+        assert response.headers["x-seen"] == "1"
+        with anyio.fail_after(2):
+            for task in scheduled:
+                await task.started.wait()  # all three started, none finished
+        assert all(t.state is TaskState.RUNNING for t in scheduled)
+        release.set()
+        await wait_for_tasks(app, timeout=2)
 
 
 @pytest.mark.parametrize("how", ["send_fails", "disconnect_message"])
@@ -99,11 +98,12 @@ async def test_after_response_starts_when_the_client_disconnects_mid_stream(
                 if how == "send_fails":
                     raise OSError("connection reset by peer")
 
-    with anyio.fail_after(3), contextlib.suppress(Exception):
-        await call_asgi(app, "/stream", on_message=on_message, disconnect=gone)
-    assert chunks_sent < 1000  # the stream really was cut short
-    await wait_for_tasks(app, timeout=2)
-    assert scheduled[0].state is TaskState.SUCCEEDED
+    async with LifespanManager(app):
+        with anyio.fail_after(3), contextlib.suppress(Exception):
+            await call_asgi(app, "/stream", on_message=on_message, disconnect=gone)
+        assert chunks_sent < 1000  # the stream really was cut short
+        await wait_for_tasks(app, timeout=2)
+        assert scheduled[0].state is TaskState.SUCCEEDED
 
 
 async def test_after_response_starts_with_the_endpoints_own_background() -> None:
@@ -131,8 +131,7 @@ async def test_after_response_starts_with_the_endpoints_own_background() -> None
         tasks.after_response.schedule(ours)
         return {"ok": True}
 
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with lifespan_client(app) as client:
         assert (await client.get("/own")).text == "done"
         await wait_for_tasks(app, timeout=2)
         assert sorted(events) == ["after_response", "response background"]

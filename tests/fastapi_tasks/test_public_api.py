@@ -1,6 +1,7 @@
 """Public API: __all__, errors, and the published package's shapes (seed code runs unchanged)."""
 
 import os
+import warnings
 from typing import Any, get_args, get_origin
 
 import httpx
@@ -154,6 +155,51 @@ async def test_tasks_without_add_tasks_raises_the_uninitialized_error() -> None:
         fastapi_tasks.get_registry(app)
 
 
+def app_with_tasks(ran: list[str]) -> FastAPI:
+    app = FastAPI()
+    add_tasks(app)
+
+    async def record() -> None:
+        ran.append("task")
+
+    @app.get("/")
+    async def endpoint(tasks: Tasks) -> dict[str, bool]:
+        tasks.schedule(record)
+        return {"ok": True}
+
+    return app
+
+
+async def test_tasks_on_an_app_whose_lifespan_never_ran_raises_and_says_what_to_do() -> (
+    None
+):
+    ran: list[str] = []
+    app = app_with_tasks(ran)
+    transport = httpx.ASGITransport(app=app)  # no LifespanManager: nothing would drain
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with pytest.raises(errors.FastAPITasksUninitializedAppError) as raised:
+            await client.get("/")
+    message = str(raised.value)
+    assert "lifespan has not run" in message
+    assert "LifespanManager(app)" in message
+    assert "with TestClient(app)" in message
+    assert ran == []
+
+
+def test_test_client_without_with_raises_and_with_with_works() -> None:
+    with warnings.catch_warnings():
+        # This Starlette asks for ``httpx2`` under its TestClient; the project has httpx.
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    ran: list[str] = []
+    app = app_with_tasks(ran)
+    with pytest.raises(errors.FastAPITasksUninitializedAppError, match="lifespan"):
+        TestClient(app).get("/")
+    with TestClient(app) as client:
+        assert client.get("/").json() == {"ok": True}
+    assert ran == ["task"]
+
+
 # --- the seed's shapes (Example 1, 2, 3 and 4), with the I/O replaced by recorders ----------
 
 calls: list[tuple[str, Any]] = []
@@ -295,8 +341,7 @@ async def test_seed_shapes_run_unchanged() -> None:
         "items": [{"product_id": 1, "quantity": 2, "price": 5.0}],
         "payment_token": "tok_declined",
     }
-    transport = httpx.ASGITransport(app=seed_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with lifespan_client(seed_app) as client:
         response = await client.post("/orders", json=order)
         assert response.json() == {
             "order_id": 12345,

@@ -4,7 +4,6 @@ import contextvars
 import time
 
 import anyio
-import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -19,6 +18,7 @@ from fastapi_tasks import (
     get_scheduler,
 )
 from fastapi_tasks.testing import wait_for_tasks
+from tests.fastapi_tasks.support import lifespan_client
 
 pytestmark = pytest.mark.anyio
 
@@ -98,20 +98,19 @@ async def test_two_thousand_requests_leave_nothing_running_and_the_registry_boun
         tasks.after_response.schedule(noop, i)
         return {"i": i}
 
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with lifespan_client(app) as client:
         for i in range(2000):
             response = await client.get(f"/burst/{i}")
             assert response.status_code == 200
-    await wait_for_tasks(app, timeout=5)
-    counters = registry.counters
-    assert registry.running == []
-    assert len(registry.recent) == registry.max_finished == 1000
-    assert counters.scheduled == counters.succeeded == 6000
-    assert counters.failed == counters.cancelled == counters.retried == 0
-    snapshot = registry.snapshot()
-    assert len(snapshot["recent"]) == 1000
-    assert snapshot["counters"]["succeeded"] == 6000
+        await wait_for_tasks(app, timeout=5)
+        counters = registry.counters
+        assert registry.running == []
+        assert len(registry.recent) == registry.max_finished == 1000
+        assert counters.scheduled == counters.succeeded == 6000
+        assert counters.failed == counters.cancelled == counters.retried == 0
+        snapshot = registry.snapshot()
+        assert len(snapshot["recent"]) == 1000
+        assert snapshot["counters"]["succeeded"] == 6000
 
 
 async def test_registry_is_readable_without_a_request_and_via_app_state() -> None:
@@ -201,15 +200,14 @@ async def test_contextvars_are_copied_at_schedule_time_in_every_mode() -> None:
         request_id_var.set("set after scheduling")
         return {"ok": rid}
 
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with lifespan_client(app) as client:
         await client.get("/ctx/req-123")
-    await wait_for_tasks(app, timeout=2)
-    assert seen == {
-        "immediate": "req-123",
-        "after_route": "req-123",
-        "after_response": "req-123",
-    }  # the immediate task ran first and changed its own copy only
+        await wait_for_tasks(app, timeout=2)
+        assert seen == {
+            "immediate": "req-123",
+            "after_route": "req-123",
+            "after_response": "req-123",
+        }  # the immediate task ran first and changed its own copy only
 
 
 def test_config_merge_precedence_and_shielded() -> None:

@@ -3,12 +3,12 @@
 import threading
 
 import anyio
-import httpx
 import pytest
 from fastapi import FastAPI
 
 from fastapi_tasks import Tasks, TaskState, add_tasks, get_registry, get_scheduler
 from fastapi_tasks.testing import wait_for_tasks
+from tests.fastapi_tasks.support import lifespan_client
 
 pytestmark = pytest.mark.anyio
 
@@ -58,10 +58,9 @@ async def test_sync_endpoint_can_schedule_in_every_mode() -> None:
         tasks.after_response.schedule(record, "after_response")
         return {"ok": True}
 
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with lifespan_client(app) as client:
         assert (await client.post("/sync")).status_code == 200
-    await wait_for_tasks(app, timeout=2)
-    assert len(threads) == 3
-    assert threading.get_ident() not in threads
-    assert get_registry(app).counters.succeeded == 3
+        await wait_for_tasks(app, timeout=2)
+        assert len(threads) == 3
+        assert threading.get_ident() not in threads
+        assert get_registry(app).counters.succeeded == 3

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 import anyio
 import anyio.lowlevel
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.responses import StreamingResponse
 
@@ -82,16 +83,17 @@ async def test_after_route_is_handed_to_the_loop_before_the_response_starts() ->
         elif message["type"] == "http.response.body" and not message.get("more_body"):
             seen_at_start["after_response_started_at_body"] = after_response.started_at
 
-    await call_asgi(app, "/", on_message=on_message)
-    await wait_for_tasks(app, timeout=2)
-    assert seen_at_start == {
-        "after_response_started": False,
-        "after_response_started_at_body": None,
-    }
-    assert [t.state for t in tasks_of_request] == [
-        TaskState.SUCCEEDED,
-        TaskState.SUCCEEDED,
-    ]
+    async with LifespanManager(app):
+        await call_asgi(app, "/", on_message=on_message)
+        await wait_for_tasks(app, timeout=2)
+        assert seen_at_start == {
+            "after_response_started": False,
+            "after_response_started_at_body": None,
+        }
+        assert [t.state for t in tasks_of_request] == [
+            TaskState.SUCCEEDED,
+            TaskState.SUCCEEDED,
+        ]
 
 
 async def test_after_response_starts_after_the_whole_streamed_body() -> None:
@@ -117,9 +119,10 @@ async def test_after_response_starts_after_the_whole_streamed_body() -> None:
         if message["type"] == "http.response.body" and not message.get("more_body"):
             body_done.set()
 
-    await call_asgi(app, "/stream", on_message=on_message)
-    await wait_for_tasks(app, timeout=2)
-    assert events == ["chunk 0", "chunk 1", "chunk 2", "task (body done: True)"]
+    async with LifespanManager(app):
+        await call_asgi(app, "/stream", on_message=on_message)
+        await wait_for_tasks(app, timeout=2)
+        assert events == ["chunk 0", "chunk 1", "chunk 2", "task (body done: True)"]
 
 
 @pytest.mark.parametrize("error", ["http", "crash"])
@@ -229,6 +232,7 @@ async def test_after_route_scheduled_while_streaming_starts_at_once() -> None:
 
         return StreamingResponse(body())
 
-    await call_asgi(app, "/stream")
-    await wait_for_tasks(app, timeout=2)
-    assert late[0].state is TaskState.SUCCEEDED
+    async with LifespanManager(app):
+        await call_asgi(app, "/stream")
+        await wait_for_tasks(app, timeout=2)
+        assert late[0].state is TaskState.SUCCEEDED
