@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,23 @@ CREATE TABLE IF NOT EXISTS alert ({_ANSWER}, text TEXT);
 CREATE TABLE IF NOT EXISTS charge ({_ANSWER}, amount TEXT, currency TEXT, order_id INTEGER);
 CREATE TABLE IF NOT EXISTS refund ({_ANSWER}, charge_id TEXT);
 """
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch a new file to WAL; a file already in WAL needs no lock to say so.
+
+    Switching takes an exclusive lock and SQLite does not wait for it (no busy handler):
+    two workers, or two connections of one test, opening a new file at once collide.
+    The loser retries until the winner is done (this runs in a worker thread).
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 @dataclass(frozen=True)
@@ -274,7 +292,7 @@ class FakeStore:
         db.row_factory = sqlite3.Row
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         if self.path is not None:
-            db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(db)
         db.execute("PRAGMA synchronous = NORMAL")
         db.executescript(SCHEMA)
         self._db, self._pid = db, os.getpid()
