@@ -4,13 +4,11 @@ A repeated ``Idempotency-Key`` gets the first answer and pages nobody twice. Fau
 first, so a 503 is never stored as the key's answer.
 """
 
-import json
-
 import httpx
 import respx
 
 from app.db import utcnow
-from app.mocks.fakes import FakeServices, idempotency_key, json_response
+from app.mocks.fakes import FakeServices, idempotency_key, json_object, json_response
 from app.mocks.store import Tx
 
 SERVICE = "alerts"
@@ -23,11 +21,7 @@ def alert(tx: Tx, request: httpx.Request) -> httpx.Response:
     key = idempotency_key(request)
     if (stored := tx.replay("alert", key)) is not None:
         return json_response(stored)
-    try:
-        body = json.loads(request.content)
-    except ValueError:
-        body = None
-    text = body.get("text") if isinstance(body, dict) else None
+    text = json_object(request).get("text")
     answer = tx.accept(
         "alert",
         key=key,

@@ -5,7 +5,7 @@ import json
 import httpx
 import respx
 
-from app.mocks.fakes import FakeServices
+from app.mocks.fakes import FakeServices, json_object
 from app.mocks.store import Tx
 
 SERVICE = "analytics"
@@ -16,10 +16,7 @@ def batch(tx: Tx, request: httpx.Request) -> httpx.Response:
     if tx.fault(SERVICE) == "down":
         payload = {"error": "unavailable", "message": "Analytics unavailable"}
         return httpx.Response(503, json=payload)
-    try:
-        events = json.loads(request.content).get("events")
-    except (ValueError, AttributeError):
-        events = None
+    events = json_object(request).get("events")
     if not isinstance(events, list):
         payload = {"error": "invalid_request", "message": "events must be a list"}
         return httpx.Response(400, json=payload)

@@ -15,7 +15,7 @@ import httpx
 import respx
 
 from app.db import utcnow
-from app.mocks.fakes import FakeServices, idempotency_key, json_response
+from app.mocks.fakes import FakeServices, idempotency_key, json_object, json_response
 from app.mocks.store import Tx
 
 SERVICE = "email"
@@ -35,11 +35,8 @@ def send(tx: Tx, request: httpx.Request) -> httpx.Response:
         return httpx.Response(503, json=payload)
     if (stored := tx.replay("email", key)) is not None:
         return json_response(stored)
-    try:
-        body = json.loads(request.content)
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or not {"to", "subject", "template"} <= body.keys():
+    body = json_object(request)
+    if not {"to", "subject", "template"} <= body.keys():
         payload = {"error": "invalid_request", "message": "to, subject, template"}
         return httpx.Response(400, json=payload)
     answer = tx.accept(

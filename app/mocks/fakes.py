@@ -83,6 +83,15 @@ def recorded_body(request: httpx.Request) -> str:
     return text
 
 
+def json_object(request: httpx.Request) -> dict[str, Any]:
+    """The request's JSON body if it is an object, else ``{}`` (fakes answer 400 from there)."""
+    try:
+        body = json.loads(request.content or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def idempotency_key(request: httpx.Request) -> str | None:
     key: str | None = request.headers.get("idempotency-key")
     return key

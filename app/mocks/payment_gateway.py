@@ -6,7 +6,6 @@ refund (or the reverse) is refused with 400, not answered from the other endpoin
 outcome of a charge whose answer it never got.
 """
 
-import json
 from typing import Any, NoReturn
 
 import anyio
@@ -14,20 +13,12 @@ import httpx
 import respx
 
 from app.db import utcnow
-from app.mocks.fakes import FakeServices, idempotency_key, json_response
+from app.mocks.fakes import FakeServices, idempotency_key, json_object, json_response
 from app.mocks.store import CHARGE_PREFIX, Tx
 
 SERVICE = "payment"
 DECLINED_TOKEN = "tok_declined"
 ERROR_TOKEN = "tok_error"
-
-
-def _json(request: httpx.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request.content or b"{}")
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def reused_key() -> httpx.Response:
@@ -46,7 +37,7 @@ def charge(tx: Tx, request: httpx.Request, fault: str) -> tuple[httpx.Response, 
     if (stored := tx.replay("charge", key)) is not None:
         # The same key always gets the first answer: a retry never charges twice.
         return json_response(stored), False
-    body = _json(request)
+    body = json_object(request)
     token = body.get("token")
     if fault == "error" or token == ERROR_TOKEN:
         # 5xx answers are not remembered: the client may retry with the same key.
@@ -89,7 +80,7 @@ def refund(tx: Tx, request: httpx.Request) -> httpx.Response:
         return reused_key()
     if (stored := tx.replay("refund", key)) is not None:
         return json_response(stored)
-    charge_id = _json(request).get("charge_id")
+    charge_id = json_object(request).get("charge_id")
     if not tx.charged(charge_id):
         payload = {"error": "unknown_charge", "message": "No such charge"}
         return httpx.Response(404, json=payload)

@@ -10,7 +10,7 @@ import httpx
 import respx
 
 from app.db import utcnow
-from app.mocks.fakes import FakeServices, idempotency_key, json_response
+from app.mocks.fakes import FakeServices, idempotency_key, json_object, json_response
 from app.mocks.store import Tx
 
 SERVICE = "warehouse"
@@ -23,12 +23,7 @@ def prepare_shipment(tx: Tx, request: httpx.Request) -> httpx.Response:
     key = idempotency_key(request)
     if (stored := tx.replay("shipment", key)) is not None:
         return json_response(stored)
-    try:
-        body = json.loads(request.content)
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        body = {}
+    body = json_object(request)
     order_id = body.get("order_id")
     items = body.get("items")
     answer = tx.accept(
