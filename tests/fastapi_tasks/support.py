@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+
+from fastapi_tasks import Task
 
 
 @asynccontextmanager
@@ -79,3 +82,28 @@ async def call_asgi(
 
     await app(http_scope(path, method), receive, send)
     return sent
+
+
+@dataclass
+class SeedEmail:
+    """The seed's failing e-mail task and its retry handler (3 tries with back-off, then alert)."""
+
+    calls: list[str] = field(default_factory=list)
+    handler_calls: list[Exception] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+
+    async def send_email(self, email: str, token: str) -> None:
+        self.calls.append(email)
+        raise ConnectionError("smtp down")
+
+    async def email_error_handler(self, task: Task, error: Exception) -> None:
+        self.handler_calls.append(error)
+        max_retries = 3
+        for attempt in range(max_retries):
+            try:
+                await anyio.sleep(0.001 * 2**attempt)
+                await task()  # inside the task's own handler: raises again
+                return
+            except Exception:
+                if attempt == max_retries - 1:
+                    self.outcomes.append("alert")

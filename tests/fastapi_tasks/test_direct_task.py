@@ -4,10 +4,10 @@ import logging
 import threading
 import time
 
-import anyio
 import pytest
 
 from fastapi_tasks import Task, TaskConfig, TaskMode, TaskState
+from tests.fastapi_tasks.support import SeedEmail
 
 pytestmark = pytest.mark.anyio
 
@@ -68,36 +68,18 @@ async def test_await_task_without_on_error_logs_and_returns_none(
 
 async def test_seed_retry_handler_on_a_hand_built_task_makes_four_calls() -> None:
     # The published docs' "Testing error handlers" shape: build the task, await it.
-    calls: list[str] = []
-    handler_calls: list[Exception] = []
-    outcomes: list[str] = []
-
-    async def send_email(email: str, token: str) -> None:
-        calls.append(email)
-        raise ConnectionError("smtp down")
-
-    async def email_error_handler(task: Task, error: Exception) -> None:
-        handler_calls.append(error)
-        max_retries = 3
-        for attempt in range(max_retries):
-            try:
-                await anyio.sleep(0.001 * 2**attempt)
-                await task()  # raises here: inside the task's own handler
-                return
-            except Exception:
-                if attempt == max_retries - 1:
-                    outcomes.append("alert")
-
+    seed = SeedEmail()
     task = Task(
-        func=send_email,
+        func=seed.send_email,
         args=("bob@example.org", "t0k3n"),
         kwargs={},
-        config=TaskConfig(on_error=email_error_handler),
+        config=TaskConfig(on_error=seed.email_error_handler),
     )
+
     assert await task() is None
-    assert len(calls) == 4
-    assert len(handler_calls) == 1
-    assert outcomes == ["alert"]
+    assert len(seed.calls) == 4
+    assert len(seed.handler_calls) == 1
+    assert seed.outcomes == ["alert"]
     assert task.attempts == 4
 
 

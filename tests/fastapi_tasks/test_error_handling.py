@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from fastapi_tasks import Task, TaskConfig, Tasks, TaskState, add_tasks, get_registry
 from fastapi_tasks.testing import wait_for_tasks
-from tests.fastapi_tasks.support import lifespan_client
+from tests.fastapi_tasks.support import SeedEmail, lifespan_client
 
 pytestmark = pytest.mark.anyio
 
@@ -167,40 +167,21 @@ async def test_seed_retry_handler_makes_exactly_four_calls_and_one_handler_call(
 ):
     app = FastAPI()
     add_tasks(app)
-    calls: list[str] = []
-    handler_calls: list[Exception] = []
-    outcomes: list[str] = []
-
-    async def send_email(email: str, token: str) -> None:
-        calls.append(email)
-        raise ConnectionError("smtp down")
-
-    async def email_error_handler(task: Task, error: Exception) -> None:
-        """The seed's pattern: try 3 times with back-off, then alert."""
-        handler_calls.append(error)
-        max_retries = 3
-        for attempt in range(max_retries):
-            try:
-                await anyio.sleep(0.001 * 2**attempt)
-                await task()
-                return
-            except Exception:
-                if attempt == max_retries - 1:
-                    outcomes.append("alert")
+    seed = SeedEmail()
 
     @app.post("/register")
     async def register(tasks: Tasks) -> dict[str, bool]:
         tasks.after_response.task(
-            name="verification_email", on_error=email_error_handler
-        ).schedule(send_email, "bob@example.org", "t0k3n")
+            name="verification_email", on_error=seed.email_error_handler
+        ).schedule(seed.send_email, "bob@example.org", "t0k3n")
         return {"ok": True}
 
     async with lifespan_client(app) as client:
         await client.post("/register")
         await wait_for_tasks(app, timeout=3)
-    assert len(calls) == 4
-    assert len(handler_calls) == 1
-    assert outcomes == ["alert"]
+    assert len(seed.calls) == 4
+    assert len(seed.handler_calls) == 1
+    assert seed.outcomes == ["alert"]
     task = get_registry(app).recent[-1]
     assert task.state is TaskState.FAILED
     assert task.attempts == 4
