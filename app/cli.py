@@ -10,10 +10,19 @@ from collections.abc import Sequence
 from types import FrameType
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from app.config import get_settings
 from app.lifespan import migrate_database
 from app.logging_setup import configure_logging
+from app.serving import (
+    BannerServer,
+    CannotServeError,
+    DataDirLock,
+    banner,
+    listening_socket,
+    serve_address,
+)
 from app.walkthrough import add_walkthrough_command
 
 logger = logging.getLogger("app.cli")
@@ -45,29 +54,41 @@ def link_base_url(host: str, port: int) -> str:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run uvicorn (one worker: the task registry lives in-process); it migrates and seeds."""
+    try:
+        host, port = serve_address(args.host, args.port, os.environ)
+    except ValueError as exc:
+        sys.stderr.write(f"fastapi-tasks-demo serve: {exc}\n")
+        return 2
     settings = get_settings()
     if "public_base_url" not in settings.model_fields_set:
         # `make demo PORT=9000` must not hand out links to port 8000. The app factory reads
         # settings again in the server, so pass the value through the environment.
-        os.environ["PUBLIC_BASE_URL"] = link_base_url(args.host, args.port)
+        os.environ["PUBLIC_BASE_URL"] = link_base_url(host, port)
         get_settings.cache_clear()
         settings = get_settings()
     configure_logging(settings.log_level)
+    try:
+        # Bound here, before migrations run, so a busy port is one line, not a traceback.
+        sock = listening_socket(host, port)
+        lock = DataDirLock.acquire(settings.data_dir)
+    except CannotServeError as exc:
+        sys.stderr.write(f"fastapi-tasks-demo serve: {exc}\n")
+        return 1
     # Migrations and seeding run in the app's lifespan, before the first request is served.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _ignore_signal)
-    uvicorn.run(
+    config = uvicorn.Config(
         "app.main:create_app",
         factory=True,
-        host=args.host,
-        port=args.port,
-        workers=1,
         log_config=None,
         log_level=settings.log_level.lower(),
         # Our own shutdown_timeout bounds the task drain; uvicorn waits for requests first.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
     )
-    return 0
+    server = BannerServer(config, banner=banner(settings.public_base_url))
+    with lock, sock:
+        server.run(sockets=[sock])
+    return 0 if server.started else STARTUP_FAILURE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,8 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="migrate, seed and run the HTTP server")
-    serve.add_argument("--host", default="127.0.0.1", help="interface to bind")
-    serve.add_argument("--port", type=int, default=8000, help="port to bind")
+    serve.add_argument(
+        "--host", help="interface to bind (default: $HOST, else 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=int, help="port to bind (default: $PORT, else 8000)"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
