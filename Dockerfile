@@ -25,6 +25,7 @@ RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))
 COPY README.md ./
 COPY fastapi_tasks ./fastapi_tasks
 COPY app ./app
+COPY walkthrough ./walkthrough
 COPY migrations ./migrations
 
 # The wheel carries the migrations as app/_migrations, so the installed command finds them

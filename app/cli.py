@@ -23,7 +23,7 @@ from app.serving import (
     listening_socket,
     serve_address,
 )
-from app.walkthrough import add_walkthrough_command
+from walkthrough import add_walkthrough_command
 
 logger = logging.getLogger("app.cli")
 

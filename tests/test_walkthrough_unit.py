@@ -13,19 +13,21 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from app.cli import main
 from app.mocks import payment_gateway
-from app.walkthrough import (
+from tests.e2e.server import free_port
+from walkthrough import (
     EXIT_MISMATCH,
     EXIT_OK,
     EXIT_UNREACHABLE,
     STEPS,
     Endpoint,
     Step,
+    base_url,
     run_walkthrough,
-    steps,
+    timing,
 )
-from app.walkthrough.runner import StepContext, WalkthroughBugError
-from tests.e2e.server import free_port
+from walkthrough.runner import StepContext, WalkthroughBugError
 
 pytestmark = pytest.mark.anyio
 
@@ -120,6 +122,42 @@ async def test_unreachable_server_exits_2_with_a_clear_message() -> None:
     assert "make demo" in out.getvalue()
 
 
+@pytest.mark.parametrize(
+    ("typed", "url"),
+    [
+        ("127.0.0.1:8765", "http://127.0.0.1:8765"),
+        ("localhost:8000/", "http://localhost:8000"),
+        ("https://demo.example:9000/", "https://demo.example:9000"),
+        (" http://127.0.0.1:8000 ", "http://127.0.0.1:8000"),
+    ],
+)
+def test_base_url_assumes_http_when_no_scheme_is_given(typed: str, url: str) -> None:
+    assert base_url(typed) == url
+
+
+@pytest.mark.parametrize("typed", ["ftp://127.0.0.1:21", "http://", ":8000"])
+def test_base_url_says_what_is_missing(typed: str) -> None:
+    with pytest.raises(ValueError, match=r"http\(s\) URL with a host|not a URL"):
+        base_url(typed)
+
+
+async def test_a_url_without_scheme_reaches_the_server_over_http() -> None:
+    out = io.StringIO()
+    port = free_port()  # nothing listens there: the message shows the URL it tried
+    assert await run_walkthrough(f"127.0.0.1:{port}", out=out) == EXIT_UNREACHABLE
+    assert f"cannot reach the demo service at http://127.0.0.1:{port}" in out.getvalue()
+    assert "UnsupportedProtocol" not in out.getvalue()
+
+
+def test_the_command_rejects_a_url_it_cannot_use(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["walkthrough", "--url", "ftp://127.0.0.1:21"])
+    assert exited.value.code == 2
+    assert "http(s) URL with a host" in capsys.readouterr().err
+
+
 async def test_a_server_without_the_demo_extras_exits_2() -> None:
     def live_mode(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/health":
@@ -178,7 +216,7 @@ async def test_a_server_that_breaks_the_tutorial_exits_1(
     # The fake gateway now declines the approved card and approves the "declined" one.
     monkeypatch.setattr(payment_gateway, "DECLINED_TOKEN", "tok_visa")
     # What never comes (the alert for the "declined" order) is waited for this long.
-    monkeypatch.setattr(steps, "SETTLE_DEADLINE_S", 0.5)
+    monkeypatch.setattr(timing, "SETTLE_DEADLINE_S", 0.5)
     code, output = await run_order_steps(in_process)
     assert code == EXIT_MISMATCH, output
     failures = [line for line in output.splitlines() if line.strip().startswith("FAIL")]

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from app.walkthrough import STEPS
-from app.walkthrough.steps import PASSWORD
 from tests.e2e.server import ROOT, ServerProcess, running_server
+from walkthrough import STEPS
+from walkthrough.users import PASSWORD
 
 pytestmark = pytest.mark.e2e
 

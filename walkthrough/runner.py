@@ -26,6 +26,7 @@ EXIT_MISMATCH = 1
 EXIT_UNREACHABLE = 2
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+SCHEMES = ("http", "https")
 REQUEST_TIMEOUT_S = 10.0
 POLL_INTERVAL_S = 0.05
 DEFAULT_DEADLINE_S = 10.0
@@ -72,6 +73,28 @@ class Endpoint:
     def format(self, params: Mapping[str, object]) -> str:
         """The concrete path, e.g. ``/orders/7`` for ``/orders/{order_id}``."""
         return _PLACEHOLDER.sub(lambda match: str(params[match.group(1)]), self.path)
+
+
+def base_url(text: str) -> str:
+    """The server's base URL from what a user typed: ``127.0.0.1:8765`` means ``http://...``.
+
+    Raises ``ValueError`` saying what is missing when it cannot be an http(s) URL.
+    """
+    text = text.strip()
+    if (
+        "://" not in text
+    ):  # "localhost:8000" would otherwise parse as scheme "localhost"
+        text = f"http://{text}"
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as error:
+        raise ValueError(f"{text!r} is not a URL ({error})") from error
+    if url.scheme not in SCHEMES or not url.host:
+        raise ValueError(
+            f"{text!r} is not an http(s) URL with a host; "
+            f"expected something like {DEFAULT_URL} or 127.0.0.1:8000"
+        )
+    return str(url).rstrip("/")
 
 
 class StepAbortedError(Exception):
