@@ -1,11 +1,14 @@
 """Waiting for asynchronous outcomes: poll with a deadline, never sleep and hope."""
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
+import pytest
 
 DEADLINE_S = 5.0
+
+T = TypeVar("T")
 
 
 async def poll(
@@ -17,3 +20,14 @@ async def poll(
             if result := await check():
                 return result
             await anyio.sleep(0.02)
+
+
+async def within(awaitable: Awaitable[T], *, deadline_s: float = DEADLINE_S) -> T:
+    """Await ``awaitable``; fail the test naming it after the deadline instead of hanging.
+
+    A bug that leaves a wait unfinished then fails one test (and the run reaches its
+    summary) rather than stopping the whole run at that line.
+    """
+    with anyio.move_on_after(deadline_s):
+        return await awaitable
+    pytest.fail(f"still waiting after {deadline_s} s: {awaitable!r}")

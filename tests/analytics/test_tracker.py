@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 from app.analytics.tracking import EventTracker, TrackerOverloadedError
+from tests.polling import within
 
 from .fakes import (
     FakeAlerts,
@@ -61,7 +62,7 @@ async def tracker(
     try:
         yield tracker
     finally:
-        await tracker.stop()
+        await within(tracker.stop())
 
 
 def assert_balanced(tracker: EventTracker, *, db_works: bool = True) -> None:
@@ -87,7 +88,7 @@ async def test_25_events_of_one_user_make_batches_of_10_10_and_a_timed_5(
 ) -> None:
     for i in range(25):
         await tracker.track(event="click", user_id=7, properties={"n": i})
-    await tracker.wait_settled()
+    await within(tracker.wait_settled())
     assert [len(batch) for batch in service.calls] == [10, 10]
     assert tracker.buffered_for(7) == 5
 
@@ -95,7 +96,7 @@ async def test_25_events_of_one_user_make_batches_of_10_10_and_a_timed_5(
     assert tracker.flush_due() == 0
     clock.advance(0.001)
     assert tracker.flush_due() == 1
-    await tracker.wait_settled()
+    await within(tracker.wait_settled())
 
     assert [len(batch) for batch in service.calls] == [10, 10, 5]
     assert [e["properties"]["n"] for e in service.events] == list(range(25))
@@ -116,7 +117,7 @@ async def test_batch_payload_has_the_contract_shape_and_utc_timestamps(
     tracker: EventTracker, service: FakeService
 ) -> None:
     await tracker.track(event="signup", user_id=3, properties={"plan": "pro"})
-    await tracker.flush()
+    await within(tracker.flush())
     [[event]] = service.calls
     assert event == {
         "event": "signup",
@@ -147,7 +148,7 @@ async def test_interleaved_users_under_concurrency_lose_and_duplicate_nothing(
 
     clock.advance(INTERVAL)
     tracker.flush_due()
-    await tracker.wait_settled()
+    await within(tracker.wait_settled())
 
     sent = Counter((e["user_id"], e["properties"]["n"]) for e in service.events)
     assert sent == Counter(planned)  # multiset equality: nothing lost, nothing twice
@@ -168,7 +169,7 @@ async def test_analytics_outage_puts_every_batch_in_the_database(
     service.failing = True
     for i in range(23):
         await tracker.track(event="view", user_id=1 + i % 2, properties={"n": i})
-    await tracker.flush()
+    await within(tracker.flush())
     assert service.calls == []
     assert sorted(len(batch) for batch in store.calls) == [1, 2, 10, 10]
     assert sorted(e["properties"]["n"] for e in store.events) == list(range(23))
@@ -186,7 +187,7 @@ async def test_analytics_and_database_down_sends_one_alert_with_the_count(
     store.failing = True
     for i in range(7):
         await tracker.track(event="view", user_id=42, properties={"n": i})
-    await tracker.flush()
+    await within(tracker.flush())
     assert len(alerts.calls) == 1
     assert "lost 7 events of user 42" in alerts.calls[0]
     assert "ConnectionError" in alerts.calls[0]
@@ -201,7 +202,7 @@ async def test_a_failing_alert_still_counts_the_loss(
     service.failing = store.failing = alerts.failing = True
     for i in range(3):
         await tracker.track(event="view", user_id=1, properties={"n": i})
-    await tracker.flush()
+    await within(tracker.flush())
     assert alerts.entered == 1
     assert tracker.stats().lost == 3
     assert_balanced(tracker, db_works=False)
@@ -224,9 +225,9 @@ async def test_enqueue_refuses_when_the_cap_is_reached_and_recovers_after_settli
         assert tracker.stats().rejected == 1
 
         service.release()
-        await tracker.wait_settled()
+        await within(tracker.wait_settled())
         tracker.enqueue(event="view", user_id=9, properties={"n": 12})
-        await tracker.flush()
+        await within(tracker.flush())
         assert sorted(e["properties"].get("n") for e in service.events) == list(
             range(13)
         )
@@ -234,7 +235,7 @@ async def test_enqueue_refuses_when_the_cap_is_reached_and_recovers_after_settli
         assert (stats.sent, stats.delivered, stats.rejected) == (13, 13, 1)
         assert_balanced(tracker)
     finally:
-        await tracker.stop()
+        await within(tracker.stop())
 
 
 async def test_track_waits_for_room_instead_of_dropping(
@@ -255,15 +256,15 @@ async def test_track_waits_for_room_instead_of_dropping(
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(late)
-            await anyio.wait_all_tasks_blocked()
+            await within(anyio.wait_all_tasks_blocked())
             assert not done.is_set()  # waiting for room, not dropped
             service.release()
-        await tracker.flush()
+        await within(tracker.flush())
         assert sorted(e["properties"]["n"] for e in service.events) == list(range(5))
         assert tracker.stats().rejected == 0
         assert_balanced(tracker)
     finally:
-        await tracker.stop()
+        await within(tracker.stop())
 
 
 async def test_track_gives_up_after_room_wait_and_counts_a_rejection(
@@ -281,10 +282,10 @@ async def test_track_gives_up_after_room_wait_and_counts_a_rejection(
         stats = tracker.stats()
         assert (stats.sent, stats.rejected, stats.in_flight) == (2, 1, 2)
         service.release()
-        await tracker.wait_settled()
+        await within(tracker.wait_settled())
         assert_balanced(tracker)
     finally:
-        await tracker.stop()
+        await within(tracker.stop())
 
 
 async def test_stop_flushes_partly_filled_buffers_of_every_user(
@@ -299,7 +300,7 @@ async def test_stop_flushes_partly_filled_buffers_of_every_user(
     await tracker.track(event="view", user_id=4, properties={})
     service.failing = False
     assert tracker.stats().buffered == 19
-    await tracker.stop()
+    await within(tracker.stop())
     stats = tracker.stats()
     assert (stats.sent, stats.buffered, stats.in_flight, stats.lost) == (19, 0, 0, 0)
     assert len(service.events) + len(store.events) == 19
@@ -317,7 +318,9 @@ async def test_stop_is_shielded_from_cancellation(
     with anyio.CancelScope() as outer:
         async with anyio.create_task_group() as tg:
             tg.start_soon(tracker.stop)
-            await anyio.wait_all_tasks_blocked()  # stop() waits on the hung delivery
+            await within(
+                anyio.wait_all_tasks_blocked()
+            )  # stop() waits on the hung delivery
             outer.cancel()  # the lifespan is cancelled under it...
             service.release()
     assert outer.cancelled_caught
@@ -334,7 +337,7 @@ async def test_stop_gives_up_on_hung_deliveries_after_the_timeout_and_counts_the
     for i in range(3):
         await tracker.track(event="view", user_id=1, properties={"n": i})
     service.hold()  # never released: the analytics call hangs
-    await tracker.stop()
+    await within(tracker.stop())
     stats = tracker.stats()
     assert (stats.sent, stats.lost, stats.in_flight) == (3, 3, 0)
     assert_balanced(tracker, db_works=False)
@@ -347,7 +350,7 @@ async def test_enqueue_before_start_or_after_stop_is_refused(
     with pytest.raises(TrackerOverloadedError, match="not running"):
         tracker.enqueue(event="view", user_id=1, properties={})
     await tracker.start()
-    await tracker.stop()
+    await within(tracker.stop())
     with pytest.raises(TrackerOverloadedError, match="not running"):
         tracker.enqueue(event="view", user_id=1, properties={})
 
@@ -357,7 +360,7 @@ async def test_track_after_stop_still_delivers_the_event_alone(
 ) -> None:
     tracker = make_tracker(clock, service, store, alerts)
     await tracker.start()
-    await tracker.stop()
+    await within(tracker.stop())
     await tracker.track(event="late", user_id=1, properties={})
     assert [[e["event"] for e in batch] for batch in service.calls] == [["late"]]
     assert_balanced(tracker)
@@ -378,18 +381,17 @@ async def test_the_flusher_task_flushes_by_age_without_being_asked(
     try:
         await tracker.track(event="view", user_id=1, properties={})
         await tracker.track(event="view", user_id=2, properties={})
-        with anyio.fail_after(5):
-            await service.wait_for_calls(2)  # nobody called flush_due: the flusher did
+        # nobody called flush_due: the flusher did
+        await within(service.wait_for_calls(2))
         assert sorted(batch[0]["user_id"] for batch in service.calls) == [1, 2]
         await tracker.track(
             event="view", user_id=3, properties={}
         )  # flusher woke again
-        with anyio.fail_after(5):
-            await service.wait_for_calls(3)
-        await tracker.wait_settled()
+        await within(service.wait_for_calls(3))
+        await within(tracker.wait_settled())
         assert_balanced(tracker)
     finally:
-        await tracker.stop()
+        await within(tracker.stop())
 
 
 async def test_track_never_raises_and_refuses_what_could_never_be_sent(
@@ -397,7 +399,7 @@ async def test_track_never_raises_and_refuses_what_could_never_be_sent(
 ) -> None:
     await tracker.track(event="a", user_id=1, properties={"x": object()})
     await tracker.track(event="b", user_id=1, properties={"x": [float("nan")]})
-    await tracker.flush()
+    await within(tracker.flush())
     stats = tracker.stats()
     assert (stats.sent, stats.rejected) == (0, 2)
     assert service.calls == store.calls == []
@@ -420,12 +422,12 @@ async def test_a_scheduler_that_refuses_does_not_strand_the_batch(
     try:
         for i in range(2):
             await tracker.track(event="view", user_id=1, properties={"n": i})
-        await tracker.wait_settled()
+        await within(tracker.wait_settled())
         assert scheduled == [2]
         assert [len(batch) for batch in service.calls] == [2]
         assert_balanced(tracker)
     finally:
-        await tracker.stop()
+        await within(tracker.stop())
 
 
 async def test_deliveries_go_through_the_given_scheduler_until_stop(
@@ -447,7 +449,8 @@ async def test_deliveries_go_through_the_given_scheduler_until_stop(
         await tracker.start()
         for i in range(5):
             await tracker.track(event="view", user_id=1, properties={"n": i})
-        await tracker.stop()  # the drain does not use the scheduler (it may be closed)
+        # the drain does not use the scheduler (it may be closed)
+        await within(tracker.stop())
     assert reasons == ["size", "size"]
     assert [len(batch) for batch in service.calls] == [2, 2, 1]
     assert_balanced(tracker)
@@ -465,7 +468,7 @@ async def test_logs_never_carry_event_properties(
     service.failing = store.failing = alerts.failing = True
     await tracker.track(event="pay", user_id=5, properties={"card": secret})
     await tracker.track(event="bad", user_id=5, properties={"card": [secret, object()]})
-    await tracker.flush()
+    await within(tracker.flush())
     assert tracker.stats().lost == 1
     assert "analytics batch lost (user 5, 1 events)" in caplog.text
     assert secret not in caplog.text
