@@ -10,11 +10,9 @@ from pydantic import BaseModel, ConfigDict
 
 from app.analytics.router import router as analytics_router
 from app.config import Settings, get_settings
-from app.dashboard import router as dashboard_router
-from app.demo.router import router as demo_router
+from app.demo import router as demo_router
 from app.docs_ui import install_offline_docs
 from app.errors import register_error_handlers
-from app.images.cdn_files import router as cdn_files_router
 from app.images.router import router as images_router
 from app.lifespan import lifespan_for
 from app.logging_setup import RequestIdMiddleware
@@ -120,7 +118,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(outbox_router)
     if settings.mode == "mock":
         app.include_router(demo_router)
-        app.include_router(cdn_files_router)
-        app.include_router(dashboard_router)
     install_offline_docs(app)
     return app

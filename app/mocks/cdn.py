@@ -1,7 +1,7 @@
 """Fake CDN: ``PUT {base}/upload/{path}`` stores the bytes on disk under ``data_dir/cdn``.
 
 The answer is ``{"url": "<public_base_url>/demo/cdn/<path>"}``, served back by
-``app/images/cdn_files.py``. Fault ``cdn: down`` answers 503. Paths are checked so that no
+``app/demo/cdn_files.py``. Fault ``cdn: down`` answers 503. Paths are checked so that no
 upload can land outside the storage directory.
 """
 

@@ -26,7 +26,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.dashboard.router import page
+from app.demo.dashboard import page
 from app.main import create_app
 from tests.e2e.server import ServerProcess, running_server
 from tests.ux.browser import chromium_or_skip, foreign, load

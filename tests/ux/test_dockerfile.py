@@ -249,7 +249,7 @@ def test_wheel_contents(installed: Installed) -> None:
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     assert "app/_migrations/env.py" in names, "migrations must ship inside the wheel"
     assert any(n.startswith("app/_migrations/versions/0001_orders") for n in names)
-    assert "app/dashboard/index.html" in names
+    assert "app/demo/dashboard.html" in names
     assert "fastapi_tasks/__init__.py" in names
     assert not any("__pycache__" in n for n in names)
 

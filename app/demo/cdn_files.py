@@ -1,6 +1,7 @@
 """``GET /demo/cdn/{path}``: serves what the fake CDN stored (mock mode only).
 
-Mounted by ``create_app`` in mock mode so image URLs returned by the API open in a browser.
+Mounted with the other demo routes (mock mode only) so image URLs returned by the API open
+in a browser.
 """
 
 from typing import Annotated, Final

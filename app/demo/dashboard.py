@@ -1,4 +1,4 @@
-"""``GET /``: the dashboard page, a package resource with its CSS and JavaScript inline."""
+"""``GET /``: the live dashboard, ``dashboard.html`` beside this module (CSS and JavaScript inline)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ _SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 def page() -> str:
     """The dashboard HTML, read once from the package."""
     return (
-        resources.files(__package__).joinpath("index.html").read_text(encoding="utf-8")
+        resources.files(__package__)
+        .joinpath("dashboard.html")
+        .read_text(encoding="utf-8")
     )
 
 
