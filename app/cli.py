@@ -13,7 +13,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
 from app.config import get_settings
-from app.lifespan import migrate_database
+from app.db_migrate import migrate_database
 from app.logging_setup import configure_logging
 from app.serving import (
     BannerServer,

@@ -1,11 +1,11 @@
-"""Database engine, sessions and the declarative base (SQLite via aiosqlite)."""
+"""Database engine, sessions and the declarative base (SQLite via aiosqlite, or PostgreSQL via asyncpg)."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeAlias
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,6 +17,10 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 SessionFactory: TypeAlias = async_sessionmaker[AsyncSession]
+
+# Ids: the API accepts up to 2**63 - 1, so 64-bit on PostgreSQL. SQLite keeps INTEGER, its
+# (already 64-bit) rowid alias: BIGINT there would lose the automatic id.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 # How long a writer queues for SQLite's single write lock before failing ("database is
 # locked"). Bursts (20 concurrent orders, upload floods) queue well within it.

@@ -1,23 +1,20 @@
 """Everything with a lifetime: migrations, engine, the one HTTP client, service clients.
 
+At startup: migrations and the seed (once across workers: ``app.db_migrate``), then the
+clean-up of uploads left by runs that are gone (``app.images.recovery``).
+
 The task library's lifespan (``add_tasks``) runs *inside* this one, so at shutdown tasks are
 drained while the engine and the HTTP client are still open; they close afterwards.
 """
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import TypedDict
 
-import anyio
 import httpx
-from alembic import command
-from alembic.config import Config
 from fastapi import FastAPI
-from sqlalchemy import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.analytics.tracking import EventTracker
 from app.clients.analytics_api import AnalyticsApiClient
@@ -25,10 +22,12 @@ from app.clients.cdn import CdnClient
 from app.clients.payment_gateway import PaymentGatewayClient
 from app.config import Settings
 from app.db import SessionFactory, make_engine, make_session_factory
+from app.db_migrate import prepare_database
+from app.images.owner import UploadOwner
+from app.images.recovery import recover_interrupted_uploads
 from app.mocks import FakeServices, build_router
 from app.orders.pipeline import OrderPipeline
 from app.outbox.delivery import Outbox
-from app.seed import seed_catalogue
 from app.sweeper import Sweeper
 
 logger = logging.getLogger(__name__)
@@ -49,58 +48,7 @@ class AppState(TypedDict):
     outbox: Outbox
     orders: OrderPipeline
     fakes: FakeServices | None
-
-
-def migrations_dir() -> Path:
-    """The Alembic scripts: ``migrations/`` in a checkout, ``app/_migrations`` when installed."""
-    packaged = Path(__file__).parent / "_migrations"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "migrations"
-
-
-def alembic_config(database_url: str) -> Config:
-    """An Alembic config for ``database_url`` without needing alembic.ini."""
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir()))
-    # Passed as an attribute, not a main option: URLs may hold '%', which ini interpolates.
-    config.attributes["database_url"] = database_url
-    return config
-
-
-def ensure_database_dir(database_url: str) -> None:
-    """Create the directory of a SQLite file database if it is missing."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (
-        None,
-        "",
-        ":memory:",
-    ):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-
-
-def migrate_database(database_url: str) -> None:
-    """``alembic upgrade heads`` (blocking; env.py runs its own engine, FKs off)."""
-    ensure_database_dir(database_url)
-    command.upgrade(alembic_config(database_url), "heads")
-
-
-async def check_foreign_keys(engine: AsyncEngine) -> None:
-    """Fail loudly if a migration left rows that violate a foreign key."""
-    async with engine.connect() as connection:
-        result = await connection.exec_driver_sql("PRAGMA foreign_key_check")
-        violations = result.all()
-    if violations:
-        raise RuntimeError(f"foreign key violations after migration: {len(violations)}")
-
-
-async def prepare_database(settings: Settings, engine: AsyncEngine) -> None:
-    """Migrate (in a worker thread: env.py runs its own event loop) and seed."""
-    await anyio.to_thread.run_sync(migrate_database, settings.database_url)
-    if engine.dialect.name == "sqlite":
-        await check_foreign_keys(engine)
-    if added := await seed_catalogue(make_session_factory(engine)):
-        logger.info("seeded %d products", added)
+    upload_owner: UploadOwner
 
 
 def lifespan_for(
@@ -113,8 +61,15 @@ def lifespan_for(
         for directory in (settings.data_dir, settings.upload_dir):
             directory.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url)
+        stack = ExitStack()
         try:
-            await prepare_database(settings, engine)
+            await prepare_database(settings.database_url, engine)
+            sessions = make_session_factory(engine)
+            # Taken before the clean-up, so a worker starting beside us spares our uploads.
+            upload_owner = stack.enter_context(UploadOwner.held(settings.data_dir))
+            await recover_interrupted_uploads(
+                settings.data_dir, settings.upload_dir, sessions
+            )
             mock = settings.mode == "mock"
             fake_services = (
                 (
@@ -135,7 +90,6 @@ def lifespan_for(
                 transport=transport, timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS
             ) as http:
                 analytics_api = AnalyticsApiClient(http, settings.analytics_service)
-                sessions = make_session_factory(engine)
                 outbox = Outbox.over(http, settings, sessions)
                 tracker = EventTracker.for_app(
                     app,
@@ -169,6 +123,7 @@ def lifespan_for(
                             outbox=outbox,
                             orders=orders,
                             fakes=fake_services,
+                            upload_owner=upload_owner,
                         )
                 finally:
                     # After the task library drained, before the client and engine close:
@@ -176,6 +131,7 @@ def lifespan_for(
                     await tracker.stop()
             logger.info("HTTP client closed")
         finally:
+            stack.close()  # this run's upload-owner lock
             await engine.dispose()
 
     return lifespan

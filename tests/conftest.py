@@ -15,7 +15,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.lifespan import migrate_database
+from app.db_migrate import migrate_database
 from app.main import create_app
 from app.mocks import FakeServices
 

@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 
 import app as app_package
 from app.db import Base
-from app.lifespan import alembic_config, migrate_database
+from app.db_migrate import alembic_config, migrate_database
 
 
 def import_every_models_module() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, BigId, UTCDateTime, utcnow
 
 
 class AnalyticsEvent(Base):
@@ -17,9 +17,9 @@ class AnalyticsEvent(Base):
         Index("ix_analytics_event_user_id_occurred_at", "user_id", "occurred_at"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     event: Mapped[str] = mapped_column(String(200))
-    user_id: Mapped[int]
+    user_id: Mapped[int] = mapped_column(BigId)
     properties: Mapped[dict[str, Any]] = mapped_column(JSON)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

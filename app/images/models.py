@@ -6,7 +6,7 @@ from enum import StrEnum
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, BigId, UTCDateTime, utcnow
 
 
 class ImageStatus(StrEnum):
@@ -18,9 +18,9 @@ class ImageStatus(StrEnum):
 class ImageRecord(Base):
     __tablename__ = "image"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # the demo has no authentication: user_id is taken as given, as in the seed
-    user_id: Mapped[int] = mapped_column(index=True)
+    user_id: Mapped[int] = mapped_column(BigId, index=True)
     status: Mapped[str] = mapped_column(String(16), default=ImageStatus.PROCESSING)
     filename: Mapped[str] = mapped_column(String(255))  # sanitized, metadata only
     format: Mapped[str] = mapped_column(String(8))  # sniffed from the bytes
@@ -35,3 +35,5 @@ class ImageRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
+    # The app run processing it (images.owner): a restart fails only dead runs' uploads.
+    owner: Mapped[str | None] = mapped_column(String(16), default=None)

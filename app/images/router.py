@@ -13,8 +13,8 @@ from app.errors import UNREADABLE_BODY
 from app.images import service, storage
 from app.images.dependencies import ExistingImage, UserIdQuery, VerifyLimiterDep
 from app.images.exceptions import UnsupportedImageError
+from app.images.owner import UploadOwnerDep
 from app.images.processing import InvalidImageError, inspect_image
-from app.images.recovery import recover_interrupted_uploads
 from app.images.schemas import ImageRead, ImageUploadAccepted
 from app.images.storage import UploadPaths
 from app.images.task_error_handlers import on_process_upload_failed
@@ -25,7 +25,6 @@ from fastapi_tasks import Tasks
 router = APIRouter(
     tags=["images"],
     route_class=UploadLimitRoute,
-    lifespan=recover_interrupted_uploads,
 )
 
 PROCESS_TASK_NAME = "images.process_upload"
@@ -58,11 +57,12 @@ async def upload_image(
     tracker: TrackerDep,
     verify_limiter: VerifyLimiterDep,
     tasks: Tasks,
+    owner: UploadOwnerDep,
 ) -> ImageUploadAccepted:
     """The file is stored under a generated name and checked (format sniffed from the
     bytes, fully decoded, pixel limit) before the 202; processing then runs as a task.
     """
-    paths = UploadPaths.generate(settings.upload_dir)
+    paths = UploadPaths.generate(settings.upload_dir, owner=owner.name)
     try:
         size = await storage.save_upload(
             file, paths.original, max_bytes=settings.max_upload_bytes
@@ -80,6 +80,7 @@ async def upload_image(
             filename=storage.sanitize_filename(file.filename),
             format=info.format,
             size_bytes=size,
+            owner=owner.name,
         )
     except InvalidImageError as exc:
         await storage.remove_files(*paths.all())

@@ -7,7 +7,13 @@ from app.images.models import ImageRecord, ImageStatus
 
 
 async def create_image(
-    session: AsyncSession, *, user_id: int, filename: str, format: str, size_bytes: int
+    session: AsyncSession,
+    *,
+    user_id: int,
+    filename: str,
+    format: str,
+    size_bytes: int,
+    owner: str | None = None,
 ) -> ImageRecord:
     """A new record in ``processing``, committed (tasks read it from their own session)."""
     image = ImageRecord(
@@ -16,6 +22,7 @@ async def create_image(
         filename=filename,
         format=format,
         size_bytes=size_bytes,
+        owner=owner,
     )
     session.add(image)
     await session.commit()

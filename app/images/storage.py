@@ -36,8 +36,9 @@ class UploadPaths:
     thumbnail: Path
 
     @classmethod
-    def generate(cls, upload_dir: Path) -> "UploadPaths":
-        stem = uuid.uuid4().hex
+    def generate(cls, upload_dir: Path, owner: str | None = None) -> "UploadPaths":
+        """Fresh names; ``owner`` (images.owner) prefixes them so recovery knows whose."""
+        stem = uuid.uuid4().hex if owner is None else f"{owner}-{uuid.uuid4().hex}"
         return cls(
             original=upload_dir / f"{stem}.upload",
             optimized=upload_dir / f"{stem}.optimized",

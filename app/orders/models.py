@@ -10,7 +10,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, BigId, UTCDateTime, utcnow
 
 CENT = Decimal("0.01")
 
@@ -66,7 +66,7 @@ class Product(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     price: Mapped[Decimal] = mapped_column("price_cents", Money)
     stock: Mapped[int] = mapped_column(Integer)
@@ -80,8 +80,8 @@ class Product(Base):
 class Order(Base):
     __tablename__ = "order"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, index=True)
     email: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(20), default=OrderStatus.PROCESSING)
     payment_status: Mapped[str] = mapped_column(
@@ -111,11 +111,11 @@ class OrderLine(Base):
     __tablename__ = "order_line"
     __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(
-        ForeignKey("order.id", ondelete="CASCADE"), index=True
+        BigId, ForeignKey("order.id", ondelete="CASCADE"), index=True
     )
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("product.id"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[Decimal] = mapped_column("unit_price_cents", Money)
 

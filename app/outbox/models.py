@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, BigId, UTCDateTime, utcnow
 
 
 class OutboxKind(StrEnum):
@@ -35,12 +35,12 @@ class OutboxMessage(Base):
         Index("ix_outbox_message_subject", "subject_type", "subject_id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     # What the message is about for a reader: the e-mail template, "shipment", "alert".
     topic: Mapped[str] = mapped_column(String(50))
     subject_type: Mapped[str | None] = mapped_column(String(20), default=None)
-    subject_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    subject_id: Mapped[int | None] = mapped_column(BigId, default=None)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(10), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

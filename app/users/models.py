@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, BigId, UTCDateTime, utcnow
 
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit; email-validator enforces it too
 NAME_MAX_LENGTH = 100
@@ -16,7 +16,7 @@ class User(Base):
 
     __tablename__ = "user"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # As typed (after email-validator's normalisation), shown back to the user.
     email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
     # Case-folded copy carrying the UNIQUE constraint: the database, not a
@@ -43,9 +43,9 @@ class UserVerificationToken(Base):
 
     __tablename__ = "user_verification_token"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(
-        ForeignKey("user.id", ondelete="CASCADE"), index=True
+        BigId, ForeignKey("user.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

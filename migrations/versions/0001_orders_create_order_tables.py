@@ -10,6 +10,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+# 64-bit on PostgreSQL; SQLite keeps INTEGER (its rowid alias, already 64-bit).
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 revision: str = "0001_orders"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -19,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "product",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", BIG_ID, nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("price_cents", sa.Integer(), nullable=False),
         sa.Column("stock", sa.Integer(), nullable=False),
@@ -33,8 +36,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "order",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("id", BIG_ID, nullable=False),
+        sa.Column("user_id", BIG_ID, nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("payment_status", sa.String(length=20), nullable=False),
@@ -52,9 +55,9 @@ def upgrade() -> None:
 
     op.create_table(
         "order_line",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("order_id", sa.Integer(), nullable=False),
-        sa.Column("product_id", sa.Integer(), nullable=False),
+        sa.Column("id", BIG_ID, nullable=False),
+        sa.Column("order_id", BIG_ID, nullable=False),
+        sa.Column("product_id", BIG_ID, nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("unit_price_cents", sa.Integer(), nullable=False),
         sa.CheckConstraint(

@@ -10,6 +10,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+# 64-bit on PostgreSQL; SQLite keeps INTEGER (its rowid alias, already 64-bit).
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 revision: str = "0002_users"
 down_revision: str | Sequence[str] | None = "0001_orders"
 branch_labels: str | Sequence[str] | None = None
@@ -19,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "user",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", BIG_ID, nullable=False),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("email_normalized", sa.String(length=254), nullable=False),
         sa.Column("password_hash", sa.String(length=128), nullable=False),
@@ -33,8 +36,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "user_verification_token",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("id", BIG_ID, nullable=False),
+        sa.Column("user_id", BIG_ID, nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),

@@ -10,6 +10,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+# 64-bit on PostgreSQL; SQLite keeps INTEGER (its rowid alias, already 64-bit).
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 revision: str = "0003_images"
 down_revision: str | Sequence[str] | None = "0001_orders"
 branch_labels: str | Sequence[str] | None = None
@@ -19,8 +22,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "image",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("id", BIG_ID, nullable=False),
+        sa.Column("user_id", BIG_ID, nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("filename", sa.String(length=255), nullable=False),
         sa.Column("format", sa.String(length=8), nullable=False),

@@ -10,6 +10,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+# 64-bit on PostgreSQL; SQLite keeps INTEGER (its rowid alias, already 64-bit).
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 revision: str = "0004_analytics"
 down_revision: str | Sequence[str] | None = "0001_orders"
 branch_labels: str | Sequence[str] | None = None
@@ -19,9 +22,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "analytics_event",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", BIG_ID, nullable=False),
         sa.Column("event", sa.String(length=200), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", BIG_ID, nullable=False),
         sa.Column("properties", sa.JSON(), nullable=False),
         sa.Column("occurred_at", sa.DateTime(), nullable=False),
         sa.Column("stored_at", sa.DateTime(), nullable=False),

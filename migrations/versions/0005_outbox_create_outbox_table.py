@@ -10,6 +10,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+# 64-bit on PostgreSQL; SQLite keeps INTEGER (its rowid alias, already 64-bit).
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 revision: str = "0005_outbox"
 down_revision: str | Sequence[str] | None = "0001_orders"
 branch_labels: str | Sequence[str] | None = None
@@ -19,11 +22,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "outbox_message",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", BIG_ID, nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("topic", sa.String(length=50), nullable=False),
         sa.Column("subject_type", sa.String(length=20), nullable=True),
-        sa.Column("subject_id", sa.Integer(), nullable=True),
+        sa.Column("subject_id", BIG_ID, nullable=True),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),

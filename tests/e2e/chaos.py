@@ -46,8 +46,9 @@ ENV = {
     "SHUTDOWN_TIMEOUT_S": "10",
     "LOG_LEVEL": "WARNING",
 }
-STOCK = {product_id: stock for product_id, _, _, stock in CATALOGUE}
-PRICES = {product_id: float(price) for product_id, _, price, _ in CATALOGUE}
+# The seed inserts the catalogue in order into an empty database: ids 1, 2, ...
+STOCK = {pid: stock for pid, (_, _, stock) in enumerate(CATALOGUE, start=1)}
+PRICES = {pid: float(price) for pid, (_, price, _) in enumerate(CATALOGUE, start=1)}
 ORDER_EMAIL = {
     "confirmed": "order_confirmation",
     "payment_failed": "order_payment_failed",

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Constraint, Index, Table, create_engine
 
 from app.db import Base
-from app.lifespan import alembic_config
+from app.db_migrate import alembic_config
 from app.users import models
 
 USERS_TABLES = {models.User.__tablename__, models.UserVerificationToken.__tablename__}
