@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test chaos lint bench format clean
+.PHONY: demo test test-postgres chaos lint bench format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The same suite on a throwaway PostgreSQL cluster (Debian's package, installed if missing;
+# see scripts/with-postgres.sh). The asyncpg driver comes from the postgres extra.
+test-postgres: $(STAMP)
+	$(BIN)/python -c 'import asyncpg' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	scripts/with-postgres.sh $(BIN)/python -m pytest -q
 
 # The crash test's long soak: 20 kill-and-restart rounds (SIGTERM and SIGKILL), figures printed.
 chaos: $(STAMP)
