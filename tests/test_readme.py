@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
-from app.settings_table import render_table
+from scripts.settings_table import render_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -21,7 +21,7 @@ def _table_in_readme() -> str:
 
 def test_readme_configuration_table_matches_settings() -> None:
     assert _table_in_readme() == render_table(), (
-        "README configuration table is stale: paste `python -m app.settings_table`"
+        "README configuration table is stale: paste `.venv/bin/python scripts/settings_table.py`"
     )
 
 

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from app.analytics import service
+from app.analytics.dependencies import TrackerDep
 from app.analytics.schemas import (
     MAX_USER_ID,
     AnalyticsStats,
@@ -13,7 +14,6 @@ from app.analytics.schemas import (
     TrackedEvent,
 )
 from app.analytics.tracking import TrackerOverloadedError
-from app.clients.dependencies import TrackerDep
 from app.db import SessionDep
 from app.errors import UNREADABLE_BODY
 

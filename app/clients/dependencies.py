@@ -1,19 +1,16 @@
-"""Annotated dependencies that hand routes the objects built by the lifespan."""
+"""Annotated dependencies that hand routes the service clients built by the lifespan.
+
+The settings (``app.config.SettingsDep``) and the event tracker
+(``app.analytics.dependencies.TrackerDep``) live beside what they provide: clients sit
+below analytics and import nothing from it.
+"""
 
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.analytics.tracking import EventTracker
 from app.clients.analytics_api import AnalyticsApiClient
 from app.clients.cdn import CdnClient
-from app.config import Settings
-
-
-def get_settings_from_state(request: Request) -> Settings:
-    """The settings the app was built with (not necessarily the environment's)."""
-    settings: Settings = request.state.settings
-    return settings
 
 
 def get_analytics_api(request: Request) -> AnalyticsApiClient:
@@ -28,13 +25,5 @@ def get_cdn(request: Request) -> CdnClient:
     return client
 
 
-def get_tracker(request: Request) -> EventTracker:
-    """The app's event tracker: the only way examples send analytics."""
-    tracker: EventTracker = request.state.tracker
-    return tracker
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_from_state)]
 AnalyticsApiDep = Annotated[AnalyticsApiClient, Depends(get_analytics_api)]
-TrackerDep = Annotated[EventTracker, Depends(get_tracker)]
 CdnDep = Annotated[CdnClient, Depends(get_cdn)]

@@ -10,7 +10,7 @@ import aiofiles.os
 from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse
 
-from app.clients.dependencies import SettingsDep
+from app.config import SettingsDep
 from app.errors import DomainError
 from app.mocks.cdn import safe_storage_path
 

@@ -5,7 +5,7 @@ from typing import Annotated, Final
 import anyio
 from fastapi import Depends, Path, Query, Request
 
-from app.clients.dependencies import SettingsDep
+from app.config import SettingsDep
 from app.db import SessionDep
 from app.images import service
 from app.images.models import ImageRecord

@@ -7,7 +7,9 @@ import anyio
 import anyio.to_thread
 from fastapi import APIRouter, File, UploadFile, status
 
-from app.clients.dependencies import CdnDep, SettingsDep, TrackerDep
+from app.analytics.dependencies import TrackerDep
+from app.clients.dependencies import CdnDep
+from app.config import SettingsDep
 from app.db import SessionDep, SessionFactoryDep
 from app.errors import UNREADABLE_BODY
 from app.images import service, storage

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from fastapi.responses import HTMLResponse
 
-from app.clients.dependencies import SettingsDep, TrackerDep
+from app.analytics.dependencies import TrackerDep
+from app.config import SettingsDep
 from app.db import SessionDep
 from app.errors import UNREADABLE_BODY
 from app.outbox import service as outbox_service

@@ -1,6 +1,8 @@
-"""Render the README's configuration table from ``Settings`` (a test keeps them in step).
+"""Print the README's configuration table, rendered from ``Settings``.
 
-Run ``python -m app.settings_table`` to print it.
+    .venv/bin/python scripts/settings_table.py
+
+``tests/test_readme.py`` fails when the README's table and ``Settings`` disagree.
 """
 
 from pydantic import BaseModel, SecretStr

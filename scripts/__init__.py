@@ -1,0 +1,1 @@
+"""Maintenance scripts run from a checkout (not part of the service or its wheel)."""
