@@ -4,6 +4,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.abc
 import httpx
 import pytest
 
@@ -18,7 +20,7 @@ from tests.images.imagegen import (
     rgba_png_bytes,
     truncated_jpeg_bytes,
 )
-from tests.polling import poll
+from tests.polling import poll, within
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -216,6 +218,37 @@ async def test_chunked_upload_over_the_limit_is_413(
     )
     assert response.status_code == 413
     assert response.json()["detail"].startswith("The upload is larger than the limit")
+    assert files_under(upload_dir(data_dir)) == []
+
+
+async def response_head(stream: anyio.abc.ByteStream) -> bytes:
+    """Read until the end of the response's headers (or until the server closes)."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        try:
+            head += await stream.receive()
+        except anyio.EndOfStream:
+            break
+    return head
+
+
+async def test_too_large_content_length_is_refused_before_the_body_is_sent(
+    server: ServerProcess, data_dir: Path
+) -> None:
+    # Headers only: a server that waited for the body to count it would never answer.
+    url = httpx.URL(server.base_url)
+    assert url.port is not None
+    request = (
+        "POST /upload-image?user_id=1 HTTP/1.1\r\n"
+        f"Host: {url.host}:{url.port}\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\n"
+        f"Content-Length: {MAX_UPLOAD_BYTES * 10}\r\n\r\n"
+    ).encode()
+    async with await anyio.connect_tcp(url.host, url.port) as stream:
+        await stream.send(request)
+        head = await within(response_head(stream))
+    assert head.startswith(b"HTTP/1.1 413 "), head
+    assert b"content-type: application/json" in head.lower()
     assert files_under(upload_dir(data_dir)) == []
 
 

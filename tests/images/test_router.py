@@ -136,6 +136,46 @@ async def test_upload_over_limit_without_content_length_is_json_413(
     assert files_under(settings.upload_dir) == []
 
 
+async def test_upload_declaring_too_large_a_content_length_is_refused_unread(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    boundary = "b0undary"
+    head = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="big.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    chunk = b"\0" * 65536
+    chunks = 2 * MAX_UPLOAD_BYTES // len(chunk)  # twice the limit
+    pulled = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        # The transport pulls a part only when the app asks for body bytes.
+        nonlocal pulled
+        for part in (head, *[chunk] * chunks, tail):
+            pulled += 1
+            yield part
+
+    response = await client.post(
+        "/upload-image",
+        params={"user_id": 1},
+        content=body(),
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(head) + chunks * len(chunk) + len(tail)),
+        },
+    )
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": f"The upload is larger than the limit of {MAX_UPLOAD_BYTES} bytes"
+    }
+    # Refused on the declared length alone: the streaming counter would have
+    # refused it too, but only after reading past the limit.
+    assert pulled == 0
+    assert files_under(settings.upload_dir) == []
+
+
 async def test_file_just_over_limit_is_413_from_the_streaming_copy(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
