@@ -35,7 +35,8 @@ TUTORIAL = Path(__file__).resolve().parents[1] / "docs" / "tutorial.md"
 BASE = "http://127.0.0.1:8000"
 HEADING = re.compile(r"^## Step (\d+): (.+)$", re.MULTILINE)
 CODE_BLOCK = re.compile(r"^```bash\n(.*?)^```", re.MULTILINE | re.DOTALL)
-URL = re.compile(re.escape(BASE) + r"(/[^\s'\"?);|]*)?")
+# Every tutorial command addresses the server as $BASE (set once at the top of the page).
+URL = re.compile(r"\$\{?BASE\}?" + r"(/[^\s'\"?);|]*)?")
 # The first steps are self-contained: service check, dashboard, catalogue, two orders.
 ORDER_STEPS = 5
 
@@ -63,7 +64,7 @@ def curl_calls(section: str) -> list[tuple[str, str]]:
         for line in joined.splitlines():
             for command in re.split(r"(?<![\w-])curl\s", line)[1:]:
                 url = URL.search(command)
-                assert url, f"a curl without {BASE}: {command!r}"
+                assert url, f"a curl without $BASE: {command!r}"
                 method = re.search(r"-X\s+([A-Z]+)", command)
                 if method:
                     verb = method.group(1)
