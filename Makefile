@@ -6,9 +6,11 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test test-postgres chaos lint bench format clean
+.PHONY: demo test test-postgres chaos lint bench format clean walkthrough docker-test lock
 
+# The first run installs everything quietly; say so, or it looks stuck.
 $(STAMP): pyproject.toml
+	@echo "Setting up $(VENV): installing the service and its dev tools (about a minute, once)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -20,6 +22,25 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The tutorial's steps against a running server: make walkthrough BASE=http://127.0.0.1:8765
+BASE ?= http://$(HOST):$(PORT)
+walkthrough: $(STAMP)
+	$(BIN)/fastapi-tasks-demo walkthrough --url $(BASE)
+
+# Builds the image and runs it on a private dockerd (root; Debian's docker.io and debootstrap,
+# installed when missing): healthy, an order confirmed, docker stop exits 0, data kept.
+docker-test: $(STAMP)
+	tests/docker/install-tools.sh
+	$(BIN)/python -m pytest -q -m docker tests/docker
+
+# requirements.lock, what the image installs: every version pinned, every file hashed. Run it
+# after changing the dependencies in pyproject.toml (it keeps the other pins as they are).
+UV_VERSION := 0.13.9
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 \
+		--python-platform linux --custom-compile-command 'make lock' -o requirements.lock
 
 # The same suite on a throwaway PostgreSQL cluster (Debian's package, installed if missing;
 # see scripts/with-postgres.sh). The asyncpg driver comes from the postgres extra.
