@@ -15,19 +15,31 @@ Two ways to use it:
 """
 
 import asyncio
+import contextvars
 import gc
 import json
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    MutableMapping,
+)
+from contextlib import AsyncExitStack
+from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, FastAPI
+from fastapi import BackgroundTasks, Depends, FastAPI, Request
 
 # "<library>-declare": the endpoint declares `tasks: Tasks` but schedules nothing (opt-in
 # variants that split the library's fixed per-request cost from its per-task cost).
 # "depends": a trivial async dependency, FastAPI's floor for anything declared with Depends.
+# "floor": that dependency plus the three tasks started with plain create_task (immediately and
+# on FastAPI's two exit stacks): the floor of any `Tasks`-as-a-dependency design.
+# "depends-scoped": the public route to the two start points, a request-scoped and a
+# function-scoped generator dependency (`Depends(..., scope=...)`), nothing scheduled.
 VARIANTS = (
     "none",
     "background",
@@ -36,8 +48,11 @@ VARIANTS = (
     "published-declare",
     "ours-declare",
     "depends",
+    "floor",
+    "depends-scoped",
 )
 TASK_VARIANTS = ("published", "ours", "published-declare", "ours-declare")
+NO_TASK_VARIANTS = ("none", "depends", "depends-scoped")
 
 # Set by the driver for the "ours" variant: the repository root to put first on sys.path.
 OURS_PATH_ENV = "BENCH_OURS_PATH"
@@ -97,15 +112,85 @@ async def _trivial_dependency() -> int:
 
 
 def _app_depends() -> FastAPI:
-    from typing import Annotated
-
-    from fastapi import Depends
-
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
     @app.get("/work")
     async def work(
         value: Annotated[int, Depends(_trivial_dependency)],
+    ) -> dict[str, bool]:
+        return {"ok": value == 1}
+
+    return app
+
+
+class FloorTasks:
+    """The minimal correct three modes: no registry, no state, no error handling.
+
+    Each method copies the context now and starts the call with ``loop.create_task`` at its
+    start point: at once, when FastAPI closes the function exit stack (the endpoint returned)
+    or when it closes the request exit stack (the response was sent).
+    """
+
+    __slots__ = ("function_stack", "request_stack")
+
+    def __init__(
+        self, function_stack: AsyncExitStack, request_stack: AsyncExitStack
+    ) -> None:
+        self.function_stack = function_stack
+        self.request_stack = request_stack
+
+    @staticmethod
+    def _start(
+        fn: Callable[[], Coroutine[Any, Any, None]], context: contextvars.Context
+    ) -> None:
+        asyncio.get_running_loop().create_task(fn(), context=context)
+
+    def schedule(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._start(fn, contextvars.copy_context())
+
+    def after_route(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.function_stack.callback(self._start, fn, contextvars.copy_context())
+
+    def after_response(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.request_stack.callback(self._start, fn, contextvars.copy_context())
+
+
+async def _floor_tasks(request: Request) -> FloorTasks:
+    scope = request.scope
+    return FloorTasks(scope["fastapi_function_astack"], scope["fastapi_inner_astack"])
+
+
+def _app_floor() -> FastAPI:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/work")
+    async def work(
+        tasks: Annotated[FloorTasks, Depends(_floor_tasks)],
+    ) -> dict[str, bool]:
+        tasks.schedule(noop)
+        tasks.after_route(noop)
+        tasks.after_response(noop)
+        return {"ok": True}
+
+    return app
+
+
+async def _request_scoped() -> AsyncIterator[int]:
+    yield 1  # teardown here runs after the response was sent
+
+
+async def _function_scoped(
+    value: Annotated[int, Depends(_request_scoped, scope="request")],
+) -> AsyncIterator[int]:
+    yield value  # teardown here runs after the endpoint returned, before the response
+
+
+def _app_depends_scoped() -> FastAPI:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/work")
+    async def work(
+        value: Annotated[int, Depends(_function_scoped, scope="function")],
     ) -> dict[str, bool]:
         return {"ok": value == 1}
 
@@ -163,6 +248,10 @@ def build_app(variant: str) -> FastAPI:
         app = _app_background()
     elif variant == "depends":
         app = _app_depends()
+    elif variant == "floor":
+        app = _app_floor()
+    elif variant == "depends-scoped":
+        app = _app_depends_scoped()
     else:
         app = _app_task_library(schedule=not variant.endswith("-declare"))
 
@@ -314,7 +403,7 @@ class InProcess:
 
 
 def tasks_per_request(variant: str) -> int:
-    return 0 if variant in ("none", "depends") or variant.endswith("-declare") else 3
+    return 0 if variant in NO_TASK_VARIANTS or variant.endswith("-declare") else 3
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
