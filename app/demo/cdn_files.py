@@ -25,6 +25,14 @@ MEDIA_TYPES: Final = {
 }
 
 
+# Uploads are user content served from the app's own origin: never sniffed into HTML or
+# script, and if opened as a page, a sandboxed one that may load nothing but images.
+HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
+}
+
+
 class CdnFileNotFoundError(DomainError):
     status_code = 404
     detail = "No such file on the demo CDN"
@@ -35,7 +43,13 @@ class CdnFileNotFoundError(DomainError):
     summary="A file stored by the fake CDN",
     response_class=FileResponse,
     responses={
-        200: {"content": {"image/jpeg": {}, "image/png": {}, "image/gif": {}}},
+        200: {
+            "content": {"image/jpeg": {}, "image/png": {}, "image/gif": {}},
+            "headers": {
+                name: {"schema": {"type": "string", "example": value}}
+                for name, value in HEADERS.items()
+            },
+        },
         404: {"description": "No such file", "content": {"application/json": {}}},
     },
 )
@@ -47,4 +61,4 @@ async def get_cdn_file(
     if target is None or not await aiofiles.os.path.isfile(target):
         raise CdnFileNotFoundError
     media_type = MEDIA_TYPES.get(target.suffix.lower(), "application/octet-stream")
-    return FileResponse(target, media_type=media_type)
+    return FileResponse(target, media_type=media_type, headers=HEADERS)

@@ -12,6 +12,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
+from app.demo.allowed_methods import answer_every_method
 from app.errors import UNREADABLE_BODY
 from app.mocks import (
     FakeServices,
@@ -194,3 +195,7 @@ async def list_tasks(
     tasks = {task.id: task for task in [*registry.recent, *registry.running]}
     newest_first = sorted(tasks.values(), key=lambda task: task.id, reverse=True)
     return [task_info(task) for task in newest_first[:limit]]
+
+
+# Last, after every route above: OPTIONS /demo/faults names PUT as well as GET.
+answer_every_method(router)

@@ -90,3 +90,48 @@ async def test_a_restarted_app_shows_the_faults_and_calls_of_the_last_run(
     assert faults["warehouse"] == "down"
     assert [(c["service"], c["status"]) for c in calls.json()] == [("warehouse", 503)]
     assert calls.headers["x-total-count"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("name", "media_type"),
+    [("thumbnail.jpg", "image/jpeg"), ("page.html", "application/octet-stream")],
+)
+async def test_cdn_files_are_never_sniffed_and_run_nothing(
+    client: httpx.AsyncClient, settings: Settings, name: str, media_type: str
+) -> None:
+    stored = settings.data_dir / "cdn" / "images" / "7" / "1" / name
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_bytes(b"<script>alert(1)</script>")
+
+    response = await client.get(f"/demo/cdn/images/7/1/{name}")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media_type
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert (
+        response.headers["content-security-policy"]
+        == "default-src 'none'; img-src 'self'; sandbox"
+    )
+
+
+async def test_options_on_demo_faults_names_get_and_put(
+    client: httpx.AsyncClient,
+) -> None:
+    options = await client.options("/demo/faults")
+    assert options.status_code == 204
+    assert options.headers["allow"] == "GET, OPTIONS, PUT"
+
+    delete = await client.delete("/demo/faults")
+    assert delete.status_code == 405
+    assert delete.headers["allow"] == "GET, OPTIONS, PUT"
+    assert delete.json() == {"detail": "Method Not Allowed"}
+    # the routes themselves are untouched
+    assert (await client.get("/demo/faults")).status_code == 200
+    assert (await client.put("/demo/faults", json={"email": "ok"})).status_code == 200
+
+
+async def test_the_method_answers_are_not_in_the_api_schema(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert set(paths["/demo/faults"]) == {"get", "put"}
