@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.demo.allowed_methods import answer_every_method
 from app.errors import UNREADABLE_BODY
@@ -22,7 +22,7 @@ from app.mocks import (
     RecordedCall,
     Shipment,
 )
-from fastapi_tasks import Task, get_registry
+from fastapi_tasks import Task, TaskState, get_registry
 
 router = APIRouter(prefix="/demo", tags=["demo"])
 
@@ -68,6 +68,7 @@ class TaskInfo(BaseModel):
                     "error": None,
                     "request_id": "7",
                     "route": "POST /orders",
+                    "skipped": False,
                 }
             ]
         }
@@ -83,6 +84,11 @@ class TaskInfo(BaseModel):
     error: str | None
     request_id: str | None = None
     route: str | None = None
+    skipped: bool = Field(
+        default=False,
+        description="Succeeded having done nothing: the task returned 0, the count of "
+        "what it did (e.g. the warehouse is not told of a failed order)",
+    )
 
 
 def get_fakes(request: Request) -> FakeServices:
@@ -98,8 +104,15 @@ def _when(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
 
 
+def did_nothing(task: Task) -> bool:
+    """Whether a task that reports how many things it did (an ``int``) did none."""
+    result = task.result
+    # type() rather than isinstance(): a bool is an answer, not a count
+    return task.state is TaskState.SUCCEEDED and type(result) is int and result == 0
+
+
 def task_info(task: Task) -> TaskInfo:
-    """What the dashboard shows of a task: never its arguments or result."""
+    """What the dashboard shows of a task: never its arguments or its result's value."""
     request_id = getattr(task, "request_id", None)
     return TaskInfo(
         name=task.name,
@@ -112,6 +125,7 @@ def task_info(task: Task) -> TaskInfo:
         error=None if task.error is None else type(task.error).__name__,
         request_id=None if request_id is None else str(request_id),
         route=getattr(task, "route", None),
+        skipped=did_nothing(task),
     )
 
 

@@ -8,7 +8,9 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.main import create_app
 from app.mocks import FakeServices
+from fastapi_tasks.testing import wait_for_tasks
 from tests.mocks.helpers import PAYMENTS, WAREHOUSE, a_charge, key, talking_to
+from tests.orders.helpers import an_order_payload
 
 pytestmark = pytest.mark.anyio
 
@@ -135,3 +137,25 @@ async def test_the_method_answers_are_not_in_the_api_schema(
 ) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert set(paths["/demo/faults"]) == {"get", "put"}
+
+
+@pytest.mark.parametrize(
+    ("token", "warehouse_skipped"), [("tok_declined", True), ("tok_visa", False)]
+)
+async def test_a_task_that_had_nothing_to_do_is_listed_as_skipped(
+    app: FastAPI, client: httpx.AsyncClient, token: str, warehouse_skipped: bool
+) -> None:
+    response = await client.post("/orders", json=an_order_payload(payment_token=token))
+    assert response.status_code == 202
+    await wait_for_tasks(app, timeout=5)
+
+    tasks = {t["name"]: t for t in (await client.get("/demo/tasks")).json()}
+    # A failed order promises the warehouse nothing: its task ran and delivered 0 rows.
+    warehouse = tasks["orders.notify_warehouse"]
+    assert (warehouse["state"], warehouse["skipped"]) == (
+        "succeeded",
+        warehouse_skipped,
+    )
+    # The customer's e-mail is sent either way; a task returning no count is never skipped.
+    assert tasks["orders.send_order_email"]["skipped"] is False
+    assert tasks["orders.charge_payment"]["skipped"] is False
