@@ -201,7 +201,15 @@ async def test_calls_filter_by_service_and_reject_unknown_ones(
     unknown = await client.get("/demo/calls", params={"service": "printer"})
 
     assert [call["service"] for call in emails] == ["email"]
-    assert set(emails[0]) == {"service", "method", "url", "status", "body", "at"}
+    assert set(emails[0]) == {
+        "service",
+        "method",
+        "url",
+        "status",
+        "headers",
+        "body",
+        "at",
+    }
     assert unknown.status_code == 422
 
 

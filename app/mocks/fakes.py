@@ -44,6 +44,10 @@ SECRET_KEYS = frozenset(
         "secret",
     }
 )
+# Request headers whose values never leave the fake: any name containing one of these
+# words (Authorization, X-Api-Key, Cookie, ...), except Idempotency-Key, an id worth seeing.
+SECRET_HEADER_WORDS = ("auth", "cookie", "key", "token", "secret", "password")
+PUBLIC_HEADERS = frozenset({"idempotency-key"})
 MAX_CALLS = 5_000
 MAX_ROWS = 10_000
 # Recorded bodies above this (as JSON) are replaced by their size: the table stays small.
@@ -73,6 +77,22 @@ def request_body(request: httpx.Request) -> Any:
         except ValueError:
             pass
     return {"bytes": len(content)}
+
+
+def secret_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered not in PUBLIC_HEADERS and any(
+        word in lowered for word in SECRET_HEADER_WORDS
+    )
+
+
+def recorded_headers(request: httpx.Request) -> str:
+    """The request's headers as JSON text (names lower-cased), secret values redacted."""
+    headers = {
+        name: REDACTED if secret_header(name) else value
+        for name, value in request.headers.multi_items()
+    }
+    return json.dumps(headers)
 
 
 def recorded_body(request: httpx.Request) -> str:
@@ -112,6 +132,7 @@ def _recorded(row: Any) -> RecordedCall:
         method=row["method"],
         url=row["url"],
         status=row["status"],
+        headers=json.loads(row["headers"]),
         body=json.loads(row["body"]),
         at=_when(row["at"]),
     )
@@ -153,6 +174,7 @@ class FakeServices:
             method=request.method,
             url=str(request.url),
             status=status,
+            headers=recorded_headers(request),
             body=recorded_body(request),
             at=utcnow().isoformat(),
         )

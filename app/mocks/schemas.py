@@ -80,6 +80,12 @@ class RecordedCall(BaseModel):
                     "method": "POST",
                     "url": "https://payments.mock/charge",
                     "status": 200,
+                    "headers": {
+                        "host": "payments.mock",
+                        "content-type": "application/json",
+                        "authorization": "***redacted***",
+                        "idempotency-key": "1",
+                    },
                     "body": {
                         "amount": "59.98",
                         "currency": "USD",
@@ -96,6 +102,11 @@ class RecordedCall(BaseModel):
     method: str
     url: str
     status: int | None = Field(description="None when the client got no answer")
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="The request's headers, names lower-cased; credentials "
+        "(Authorization, API keys, cookies, tokens) redacted",
+    )
     body: Any = Field(
         description='The JSON body as sent; {"bytes": n} for binary bodies, '
         '{"truncated": true, "bytes": n} for big ones'

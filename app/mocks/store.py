@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS call (
     method TEXT NOT NULL,
     url TEXT NOT NULL,
     status INTEGER,
+    headers TEXT NOT NULL DEFAULT '{{}}',
     body TEXT NOT NULL,
     at TEXT NOT NULL
 );
@@ -79,6 +80,19 @@ def _use_wal(db: sqlite3.Connection) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def _add_call_headers(db: sqlite3.Connection) -> None:
+    """Give a fakes.db made before calls recorded headers its ``headers`` column."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(call)")}
+    if "headers" in columns:
+        return
+    try:
+        db.execute("ALTER TABLE call ADD COLUMN headers TEXT NOT NULL DEFAULT '{}'")
+    except sqlite3.OperationalError as error:
+        # Another process opening the same old file added it first.
+        if "duplicate column" not in str(error):
+            raise
 
 
 @dataclass(frozen=True)
@@ -155,13 +169,14 @@ class Tx:
         method: str,
         url: str,
         status: int | None,
+        headers: str,
         body: str,
         at: str,
     ) -> None:
         cursor = self._db.execute(
-            "INSERT INTO call (service, method, url, status, body, at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (service, method, url, status, body, at),
+            "INSERT INTO call (service, method, url, status, headers, body, at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (service, method, url, status, headers, body, at),
         )
         self._trim("call", cursor.lastrowid)
 
@@ -172,7 +187,7 @@ class Tx:
         where, params = ("WHERE service = ?", (service,)) if service else ("", ())
         total = self._count("call", where, params)
         rows = self._db.execute(
-            f"SELECT service, method, url, status, body, at FROM call {where}"
+            f"SELECT service, method, url, status, headers, body, at FROM call {where}"
             " ORDER BY id DESC LIMIT ?",
             (*params, -1 if limit is None else limit),
         ).fetchall()
@@ -295,6 +310,7 @@ class FakeStore:
             _use_wal(db)
         db.execute("PRAGMA synchronous = NORMAL")
         db.executescript(SCHEMA)
+        _add_call_headers(db)
         self._db, self._pid = db, os.getpid()
         return db
 
