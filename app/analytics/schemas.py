@@ -10,8 +10,11 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    WithJsonSchema,
     field_serializer,
 )
+
+from app.text_input import NUL_FREE_PATTERN, Text, refuse_unstorable_json
 
 
 def _reject_non_finite(value: JsonValue) -> None:
@@ -28,12 +31,26 @@ def _reject_non_finite(value: JsonValue) -> None:
 
 
 def finite_properties(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-    """Validator: a JSON object without NaN or Infinity anywhere inside."""
+    """Validator: a JSON object without NaN or Infinity anywhere inside, and whose every
+    string and key can be stored and sent (no NUL, no lone surrogate)."""
     _reject_non_finite(value)
+    refuse_unstorable_json(value)
     return value
 
 
-Properties = Annotated[dict[str, JsonValue], AfterValidator(finite_properties)]
+Properties = Annotated[
+    dict[str, JsonValue],
+    AfterValidator(finite_properties),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NUL_FREE_PATTERN},
+            "additionalProperties": {},
+            "description": "Free-form JSON object; no string or key inside it, at any "
+            "depth, may contain NUL (\\u0000) or a lone surrogate",
+        }
+    ),
+]
 
 # Largest id a SQLite INTEGER holds; larger ones could never be stored or looked up.
 MAX_USER_ID = 2**63 - 1
@@ -55,13 +72,11 @@ class EventCreate(BaseModel):
         },
     )
 
-    event: str = Field(min_length=1, max_length=200, description="Event name")
+    event: Text = Field(min_length=1, max_length=200, description="Event name")
     user_id: int = Field(
         gt=0, le=MAX_USER_ID, description="Who did it (not checked against users)"
     )
-    properties: Properties = Field(
-        default_factory=dict, description="Free-form JSON object"
-    )
+    properties: Properties = Field(default_factory=dict)
 
 
 class TrackAccepted(BaseModel):

@@ -1,12 +1,24 @@
 """Request and response bodies of the orders API."""
 
+import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, PlainSerializer, SecretStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
+from app.email_address import EmailAddress
 from app.orders.models import InventoryStatus, OrderStatus, PaymentStatus
 from app.outbox.schemas import OutboxEntryRead
+from app.text_input import StorableText
 
 # SQLite integers are 64-bit: a larger id would fail in the driver (a 500), not be a 422/404.
 MAX_ID = 2**63 - 1
@@ -18,16 +30,52 @@ Money = Annotated[
     PlainSerializer(lambda amount: float(amount), return_type=float, when_used="json"),
 ]
 
+# What the price field accepts, said exactly and checked as said: a positive amount with
+# at most 2 decimals and 10 digits, as a JSON number or a plain decimal string ("",
+# " 1", "+1" or "1e3" are refused; pydantic alone would take the last three).
+PRICE_MAX = Decimal("99999999.99")
+PRICE_STRING = re.compile(r"^(?=.*[1-9])\d{1,8}(\.\d{1,2})?$")
+
+
+def _plain_decimal_string(value: object) -> object:
+    if isinstance(value, str) and not PRICE_STRING.match(value):
+        raise PydanticCustomError(
+            "decimal_string",
+            "A price given as a string must be digits with at most 2 decimals, "
+            'like "89.99"',
+        )
+    return value
+
+
+PriceIn = Annotated[
+    Decimal,
+    Field(gt=0, max_digits=10, decimal_places=2, allow_inf_nan=False),
+    BeforeValidator(_plain_decimal_string),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": float(PRICE_MAX),
+                    "multipleOf": 0.01,
+                },
+                {
+                    "type": "string",
+                    "pattern": PRICE_STRING.pattern,
+                },
+            ]
+        }
+    ),
+]
+
 
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: int = Field(gt=0, le=MAX_ID, examples=[1])
     quantity: int = Field(ge=1, le=100, examples=[2])
-    price: Decimal = Field(
-        gt=0,
-        max_digits=10,
-        decimal_places=2,
+    price: PriceIn = Field(
         description="Unit price the client saw; must equal the catalogue price",
         examples=[89.99],
     )
@@ -48,9 +96,9 @@ class OrderCreate(BaseModel):
     )
 
     user_id: int = Field(gt=0, le=MAX_ID)
-    email: EmailStr
+    email: EmailAddress
     items: list[OrderLineIn] = Field(min_length=1, max_length=50)
-    payment_token: SecretStr = Field(
+    payment_token: Annotated[SecretStr, StorableText()] = Field(
         min_length=1,
         max_length=200,
         description="Card token from the payment form (tok_declined and tok_error always fail)",

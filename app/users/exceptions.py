@@ -6,7 +6,7 @@ from app.errors import DomainError
 
 
 class EmailTakenError(DomainError):
-    """Another account already uses this address (compared case-insensitively).
+    """Another account already uses this address (``app.email_address.comparison_form``).
 
     The same words whether that account is verified or not (the resend endpoint must not
     be the only one keeping that secret), and they say how to get a new link.

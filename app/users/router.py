@@ -19,6 +19,7 @@ from app.outbox import service as outbox_service
 from app.outbox.delivery import Outbox
 from app.outbox.dependencies import OutboxDep
 from app.outbox.schemas import OutboxEntryRead
+from app.text_input import Text
 from app.users import service
 from app.users.dependencies import ExistingUser
 from app.users.exceptions import EmailTakenError, InvalidTokenError, UserNotFoundError
@@ -64,7 +65,8 @@ _NOT_AN_ADDRESS = (
     "value is not a valid email address: An email address must have an @-sign."
 )
 _CONFLICT = _error(
-    "The e-mail address is taken (compared case-insensitively), verified or not",
+    "The e-mail address is taken, verified or not (compared with letter case and "
+    "Unicode forms folded: full-width letters and Full@Example.com match full@example.com)",
     EmailTakenError.detail,
 )
 _BAD_TOKEN = _error(
@@ -173,7 +175,7 @@ async def resend_verification(
 )
 async def verify_email(
     token: Annotated[
-        str,
+        Text,
         Query(
             description="The token from the verification link (single use)",
             examples=["q3Yx0vJc8m1kS9b2hXoZ7tUeW4rNdLpA6fGiC5yKjQs"],
@@ -202,7 +204,7 @@ async def verify_email(
 )
 async def verify_email_page(
     token: Annotated[
-        str, Query(description="The token from the verification link (single use)")
+        Text, Query(description="The token from the verification link (single use)")
     ],
 ) -> HTMLResponse:
     """Link scanners and previews fetch links: only the button's POST uses the token."""

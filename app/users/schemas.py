@@ -5,13 +5,14 @@ from typing import Annotated
 from pydantic import (
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     StringConstraints,
     field_validator,
 )
 
+from app.email_address import EmailAddress
 from app.outbox.schemas import OutboxEntryRead
+from app.text_input import StorableText
 from app.users.models import NAME_MAX_LENGTH
 from app.users.passwords import PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS
 
@@ -28,15 +29,8 @@ RESEND_MESSAGE = (
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH),
+    StorableText(),
 ]
-
-
-def _encodable(value: str, what: str) -> bytes:
-    # JSON may carry lone surrogates ("\ud800"); they cannot be hashed or stored.
-    try:
-        return value.encode()
-    except UnicodeEncodeError:
-        raise ValueError(f"{what} must be valid Unicode text") from None
 
 
 class UserCreate(BaseModel):
@@ -54,9 +48,10 @@ class UserCreate(BaseModel):
         }
     )
 
-    email: EmailStr
-    password: str = Field(
+    email: EmailAddress
+    password: Annotated[str, StorableText()] = Field(
         min_length=PASSWORD_MIN_CHARS,
+        max_length=PASSWORD_MAX_BYTES,  # more characters are always more bytes
         description=(
             f"At least {PASSWORD_MIN_CHARS} characters and at most "
             f"{PASSWORD_MAX_BYTES} bytes in UTF-8 (bcrypt's limit)"
@@ -68,17 +63,11 @@ class UserCreate(BaseModel):
     @classmethod
     def _password_fits_bcrypt(cls, value: str) -> str:
         # Messages never include the value: the 422 body must not echo a password.
-        if len(_encodable(value, "Password")) > PASSWORD_MAX_BYTES:
+        if len(value.encode()) > PASSWORD_MAX_BYTES:
             raise ValueError(
                 f"Password must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8 "
                 "(accented letters count 2 bytes, emoji 4)"
             )
-        return value
-
-    @field_validator("name")
-    @classmethod
-    def _name_is_text(cls, value: str) -> str:
-        _encodable(value, "Name")
         return value
 
 
@@ -110,7 +99,7 @@ class VerificationResend(BaseModel):
         json_schema_extra={"examples": [{"email": "ada@example.com"}]}
     )
 
-    email: EmailStr
+    email: EmailAddress
 
 
 class ResendAccepted(BaseModel):

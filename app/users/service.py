@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
+from app.email_address import comparison_form
 from app.outbox import service as outbox
 from app.outbox.models import OutboxKind
 from app.outbox.service import NewMessage
@@ -32,8 +33,11 @@ RESEND_INTERVAL = timedelta(seconds=60)
 
 
 def normalize_email(email: str) -> str:
-    """The form compared for uniqueness: ``Ada@Example.com`` and ``ada@example.com`` clash."""
-    return email.strip().casefold()
+    """The form compared for uniqueness and resend (``app.email_address.comparison_form``).
+
+    ``Ada@Example.com``, ``ada@example.com`` and ``ada@example.com`` in full-width letters clash.
+    """
+    return comparison_form(email)
 
 
 def verification_email(user_id: int, *, to: str, name: str, link: str) -> NewMessage:

@@ -17,6 +17,7 @@ from app.mocks import FakeServices
 from app.users.models import User
 from app.users.schemas import RESEND_MESSAGE
 from fastapi_tasks.testing import wait_for_tasks
+from tests.users.unicode_forms import full_width
 
 pytestmark = pytest.mark.anyio
 
@@ -221,3 +222,23 @@ def test_resend_is_documented(app: FastAPI) -> None:
     assert invalid["schema"]["$ref"].rsplit("/", 1)[-1] in schemas
     assert schemas["ResendAccepted"]["examples"] == [{"message": RESEND_MESSAGE}]
     assert schemas["VerificationResend"]["examples"] == [{"email": "ada@example.com"}]
+
+
+async def test_resend_finds_the_account_by_the_same_rule_as_registration(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    fakes: FakeServices,
+    app_sessions: SessionFactory,
+) -> None:
+    user_id = await register(client, app, "full@example.com")
+    await wait_for_tasks(app, timeout=5)
+    await age_links(app_sessions, user_id)
+
+    # full-width letters, another case: the same account (app.email_address)
+    assert (
+        await resend(client, app, {"email": full_width("FULL") + "@Example.com"})
+        == ACCEPTED
+    )
+
+    await wait_for_tasks(app, timeout=5)
+    assert len(links_sent_to(fakes, "full@example.com")) == 2

@@ -20,6 +20,7 @@ from app.outbox.delivery import Outbox
 from app.users.models import UserVerificationToken
 from app.users.schemas import REGISTERED_MESSAGE
 from fastapi_tasks.testing import wait_for_tasks
+from tests.users.unicode_forms import full_width
 
 pytestmark = pytest.mark.anyio
 
@@ -413,3 +414,32 @@ async def test_concurrent_verifications_answer_one_200(
     assert sorted(statuses) == [200, 400, 400, 400]
     await wait_for_tasks(app, timeout=5)
     assert len([m for m in fakes.outbox if m["template"] == "welcome"]) == 1
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        full_width("full") + "@example.com",
+        full_width("FULL") + "@EXAMPLE.com",
+        "Full@Example.COM",
+    ],
+)
+async def test_register_answers_409_for_the_same_address_in_other_unicode_forms(
+    client: httpx.AsyncClient, app: FastAPI, second: str
+) -> None:
+    assert (await register(client, app, email="full@example.com")).status_code == 201
+
+    response = await register(client, app, email=second, name="Impostor")
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": TAKEN}
+
+
+async def test_the_full_width_address_registered_first_also_blocks_the_ascii_one(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    assert (
+        await register(client, app, email=full_width("full") + "@example.com")
+    ).status_code == 201
+
+    assert (await register(client, app, email="full@example.com")).status_code == 409

@@ -24,7 +24,7 @@ def errors_for(**changes: Any) -> list[tuple[Any, ...]]:
 
 @pytest.mark.parametrize(
     "password",
-    ["12345678", "é" * 8, "x" * 72, "é" * 36, "😀" * 18, "pass\x00word"],
+    ["12345678", "é" * 8, "x" * 72, "é" * 36, "😀" * 18],
 )
 def test_passwords_of_8_chars_up_to_72_bytes_are_accepted(password: str) -> None:
     assert errors_for(password=password) == []
@@ -32,7 +32,7 @@ def test_passwords_of_8_chars_up_to_72_bytes_are_accepted(password: str) -> None
 
 @pytest.mark.parametrize(
     "password",
-    ["", "1234567", "x" * 73, "é" * 37, "😀" * 19, "abcdefg\ud800"],
+    ["", "1234567", "x" * 73, "é" * 37, "😀" * 19, "abcdefg\ud800", "pass\x00word"],
 )
 def test_passwords_too_short_too_long_or_not_text_are_refused(password: str) -> None:
     assert errors_for(password=password) == [("password",)]
@@ -48,7 +48,7 @@ def test_the_byte_limit_error_never_contains_the_password() -> None:
     assert "72 bytes" in error["msg"]
 
 
-@pytest.mark.parametrize("name", ["", " ", "\t\n", "x" * 101, "A\ud800"])
+@pytest.mark.parametrize("name", ["", " ", "\t\n", "x" * 101, "A\ud800", "A\x00"])
 def test_blank_overlong_or_broken_names_are_refused(name: str) -> None:
     assert errors_for(name=name) == [("name",)]
 
@@ -58,7 +58,18 @@ def test_names_are_trimmed() -> None:
 
 
 @pytest.mark.parametrize(
-    "email", ["", "ada", "ada@", "@example.com", "ada@example", "a\ud800@example.com"]
+    "email",
+    [
+        "",
+        "ada",
+        "ada@",
+        "@example.com",
+        "ada@example",
+        "a\ud800@example.com",
+        "a\x00@example.com",
+        "ada@example.test",
+        "ada@printer.local",
+    ],
 )
 def test_invalid_addresses_are_refused(email: str) -> None:
     assert errors_for(email=email) == [("email",)]
