@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -23,26 +23,44 @@ def is_async_callable(func: Any) -> bool:
     return call is not None and inspect.iscoroutinefunction(call)
 
 
-async def call_sync_or_async(
+def call_sync_or_async(
     func: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
-    timeout: float | None,  # noqa: ASYNC109 - per-task setting, applied with fail_after
-) -> Any:
-    """Run ``func(*args, **kwargs)`` once: awaited if async, else in a worker thread.
+    timeout: float | None,
+) -> Awaitable[Any]:
+    """Start ``func(*args, **kwargs)`` once, to be awaited: async on the loop, sync in a thread.
 
     With ``timeout``, the call is cancelled after that many seconds and ``TimeoutError`` is
     raised; a sync call's thread cannot be stopped, so it is abandoned (it finishes on its own).
+    An async function without a timeout is returned as its own coroutine: no wrapper.
     """
-    if is_async_callable(func):
-        if timeout is None:
-            return await func(*args, **kwargs)
-        with anyio.fail_after(timeout):
-            return await func(*args, **kwargs)
-    target = functools.partial(func, *args, **kwargs) if kwargs else func
+    if not is_async_callable(func):
+        return _in_thread(func, args, kwargs, timeout)
     if timeout is None:
-        return await anyio.to_thread.run_sync(target, *(() if kwargs else args))
+        coro: Awaitable[Any] = func(*args, **kwargs)
+        return coro
+    return _with_timeout(func, args, kwargs, timeout)
+
+
+async def _with_timeout(
+    func: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    timeout: float,  # noqa: ASYNC109
+) -> Any:
     with anyio.fail_after(timeout):
-        return await anyio.to_thread.run_sync(
-            target, *(() if kwargs else args), abandon_on_cancel=True
-        )
+        return await func(*args, **kwargs)
+
+
+async def _in_thread(
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    timeout: float | None,  # noqa: ASYNC109
+) -> Any:
+    target = functools.partial(func, *args, **kwargs)
+    if timeout is None:
+        return await anyio.to_thread.run_sync(target)
+    with anyio.fail_after(timeout):
+        return await anyio.to_thread.run_sync(target, abandon_on_cancel=True)

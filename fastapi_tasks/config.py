@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import anyio
 
 if TYPE_CHECKING:
     from fastapi_tasks.task import Task
 
-__all__ = ["TaskConfig", "TaskErrorHandler"]
+__all__ = ["TaskConfig", "TaskErrorHandler", "TaskOptions"]
 
 TaskErrorHandler = Callable[["Task", Exception], Any]
 """``on_error`` handler: a sync or async callable ``(task, exception) -> Any``.
@@ -59,27 +59,28 @@ class TaskConfig:
     def merge(self, other: TaskConfig | None) -> TaskConfig:
         """Return a new config where ``other``'s non-None fields win; mutates neither."""
         if other is None:
-            return TaskConfig(
-                self.name,
-                self.shield,
-                self.on_error,
-                self.retries,
-                self.retry_delay,
-                self.retry_backoff,
-                self.retry_jitter,
-                self.retry_on,
-                self.timeout,
-                self.limit,
-            )
-        return TaskConfig(
-            self.name if other.name is None else other.name,
-            self.shield if other.shield is None else other.shield,
-            self.on_error if other.on_error is None else other.on_error,
-            self.retries if other.retries is None else other.retries,
-            self.retry_delay if other.retry_delay is None else other.retry_delay,
-            self.retry_backoff if other.retry_backoff is None else other.retry_backoff,
-            self.retry_jitter if other.retry_jitter is None else other.retry_jitter,
-            self.retry_on if other.retry_on is None else other.retry_on,
-            self.timeout if other.timeout is None else other.timeout,
-            self.limit if other.limit is None else other.limit,
-        )
+            return replace(self)
+        overrides = {
+            field.name: value
+            for field in fields(other)
+            if (value := getattr(other, field.name)) is not None
+        }
+        return replace(self, **overrides)
+
+
+class TaskOptions(TypedDict, total=False):
+    """The keyword arguments of ``.task(...)``: the fields of ``TaskConfig``, all optional.
+
+    A test keeps the two in step.
+    """
+
+    name: str | None
+    shield: bool | None
+    on_error: TaskErrorHandler | None
+    retries: int | None
+    retry_delay: float | None
+    retry_backoff: float | None
+    retry_jitter: float | None
+    retry_on: tuple[type[BaseException], ...] | None
+    timeout: float | None
+    limit: int | anyio.CapacityLimiter | None

@@ -1,29 +1,31 @@
-"""``TaskRegistry``: the per-app bookkeeping of tasks (running set, bounded history, counters)."""
+"""``TaskRegistry``: the per-app owner of tasks (who is running, bounded history, counters).
+
+Every change to that state goes through the methods below: ``hold`` (a deferred task waits
+for its start point), ``start`` (one ``asyncio`` task per task, with the context copied when it
+was scheduled), ``drop`` (its start point never came), ``cancel``, and the private ``_finish``
+that files each outcome. ``lifespan()`` opens and drains it with the app.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import time
 from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import anyio
 
 from fastapi_tasks.config import TaskConfig
-from fastapi_tasks.dispatch import IDLE_WORKER_NAME, dispatch, worker_context
 from fastapi_tasks.failures import log_extra, logger
+from fastapi_tasks.runner import Outcome, run_failed, run_task
 from fastapi_tasks.task import Task, TaskState
 
 __all__ = ["DEFAULT_MAX_FINISHED", "TaskCounters", "TaskRegistry"]
 
 DEFAULT_MAX_FINISHED = 1000
-
-_get_running_loop = asyncio.get_running_loop
-_copy_context = contextvars.copy_context
-_SUCCEEDED = TaskState.SUCCEEDED
-_now = time.time
 
 
 @dataclass(slots=True)
@@ -56,34 +58,21 @@ class TaskRegistry:
         self.shutdown_timeout = shutdown_timeout
         # Set when the app's lifespan starts: without it nothing would drain tasks at shutdown.
         self.lifespan_started = False
-        self._succeeded = 0
-        self._failed = 0
-        self._cancelled = 0
-        self._retried = 0
-        self._active: set[Task] = set()
+        self._counters = TaskCounters()
+        # Pending and running tasks, with the asyncio task running each (None until started).
+        self._active: dict[Task, asyncio.Task[None] | None] = {}
         self._finished: deque[Task] = deque(maxlen=max_finished)
         self._limiters: dict[str, anyio.CapacityLimiter] = {}
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._closing = False
+        # The app's event loop: sync endpoints and tasks hand their tasks over to it.
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: deque[Task] = deque()
-        self._dispatching = False
-        # Set while a worker waits for work (see ``dispatch``): ``_spawn_worker`` wakes it.
-        self._idle_worker: asyncio.Future[None] | None = None
-        self._worker_context = worker_context()
 
     # ---- reading -------------------------------------------------------------------------
     @property
     def counters(self) -> TaskCounters:
         """Totals since the app was created: scheduled, succeeded, failed, retried, cancelled."""
-        finished = self._succeeded + self._failed + self._cancelled
-        return TaskCounters(
-            scheduled=finished + len(self._active),
-            succeeded=self._succeeded,
-            failed=self._failed,
-            retried=self._retried,
-            cancelled=self._cancelled,
-        )
+        return TaskCounters(**asdict(self._counters))
 
     @property
     def running(self) -> list[Task]:
@@ -108,99 +97,10 @@ class TaskRegistry:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready view: counters, running tasks and recent tasks (never arguments)."""
         return {
-            "counters": asdict(self.counters),
+            "counters": asdict(self._counters),
             "running": [t.as_dict() for t in self.running],
             "recent": [t.as_dict() for t in self._finished],
         }
-
-    # ---- internals -----------------------------------------------------------------------
-    def _add(self, task: Task, start: bool) -> None:
-        """Register ``task`` (and start it when ``start``); callable from worker threads too."""
-        try:
-            loop = _get_running_loop()
-        except RuntimeError:
-            # A sync endpoint or task in a worker thread: hand over to the event loop.
-            owner = self._loop
-            if owner is None:
-                raise RuntimeError(
-                    "fastapi_tasks: cannot schedule from a thread before the app's event loop ran"
-                ) from None
-            owner.call_soon_threadsafe(self._add, task, start)
-            return
-        self._loop = loop
-        self._active.add(task)
-        if start:
-            self._start(task)
-
-    def _start(self, task: Task) -> None:
-        """Queue ``task`` for a worker (see ``dispatch``); runs on the event loop."""
-        if task.finished_at is not None:
-            return
-        if self._closing and not task.config.shield:
-            self._finish(task, TaskState.CANCELLED)
-            return
-        if task._context is None:
-            task._context = _copy_context()
-        self._queue.append(task)
-        if not self._dispatching:
-            self._spawn_worker()
-
-    def _spawn_worker(self) -> None:
-        self._dispatching = True
-        loop = _get_running_loop()
-        idle = self._idle_worker
-        if idle is not None:
-            self._idle_worker = None
-            # Waking the idle worker is cheaper than a new ``asyncio.Task``. It must belong
-            # to this loop (an app may be driven by several loops one after another).
-            if idle.get_loop() is loop and not idle.done():
-                idle.set_result(None)
-                return
-        loop.create_task(
-            dispatch(self), name=IDLE_WORKER_NAME, context=self._worker_context
-        )
-
-    def _start_many(self, tasks: list[Task]) -> None:
-        for task in tasks:
-            self._start(task)
-
-    def _drop_many(self, tasks: list[Task]) -> None:
-        """Tasks whose start point never came (their endpoint raised): cancelled, never run."""
-        for task in tasks:
-            if task.finished_at is None and task._atask is None:
-                self._finish(task, TaskState.CANCELLED)
-
-    def _finish(self, task: Task, state: TaskState) -> None:
-        task.state = state
-        task.finished_at = _now()
-        task._atask = None
-        task._context = None
-        self._active.discard(task)
-        self._finished.append(task)
-        if state is _SUCCEEDED:
-            self._succeeded += 1
-        elif state is TaskState.FAILED:
-            self._failed += 1
-        else:
-            self._cancelled += 1
-        if task._done is not None:
-            task._done.set()
-        if not self._active and self._idle_waiters:
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(None)
-
-    def _limiter_for(self, task: Task) -> anyio.CapacityLimiter:
-        limit = task.config.limit
-        if isinstance(limit, anyio.CapacityLimiter):
-            return limit
-        assert limit is not None
-        name = task.name
-        limiter = self._limiters.get(name)
-        if limiter is None:
-            limiter = self._limiters[name] = anyio.CapacityLimiter(limit)
-        return limiter
 
     async def wait_idle(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait until no task is pending or running; False if ``timeout`` expired first."""
@@ -218,37 +118,140 @@ class TaskRegistry:
                 self._idle_waiters.remove(fut)
         return True
 
-    def _cancel(self, task: Task) -> None:
-        atask = task._atask
-        if atask is None:
-            # Deferred and not started yet: it will never run.
-            if task.finished_at is None:
+    # ---- scheduling (called by the scheduler; from a worker thread too) -------------------
+    def start(self, task: Task, context: contextvars.Context) -> None:
+        """Register ``task`` and start it now, in ``context`` (copied when it was scheduled)."""
+        if self._on_loop(self.start, task, context):
+            self._counters.scheduled += 1
+            self._active[task] = None
+            self._start(task, context)
+
+    def hold(self, task: Task) -> None:
+        """Register ``task`` as pending: it starts at its start point (``start_held``)."""
+        if self._on_loop(self.hold, task):
+            self._counters.scheduled += 1
+            self._active[task] = None
+
+    def start_held(self, held: Iterable[tuple[Task, contextvars.Context]]) -> None:
+        """Start tasks registered by ``hold``, in order (their start point came)."""
+        for task, context in held:
+            self._start(task, context)
+
+    def drop(self, tasks: Iterable[Task]) -> None:
+        """Tasks registered by ``hold`` whose start point never came: cancelled, never run."""
+        for task in tasks:
+            if task in self._active and self._active[task] is None:
                 self._finish(task, TaskState.CANCELLED)
+
+    def cancel(self, task: Task) -> None:
+        """Cancel ``task``: a held one never runs, a running one gets ``CancelledError``."""
+        if task not in self._active:
             return
-        # A task cancelled before its first step never runs its own bookkeeping.
-        atask.add_done_callback(lambda _t: self._finish_cancelled(task))
+        atask = self._active[task]
+        if atask is None:
+            self._finish(task, TaskState.CANCELLED)
+            return
+        # An asyncio task cancelled before its first step never reaches ``_run``'s handler.
+        atask.add_done_callback(lambda _: self._finish(task, TaskState.CANCELLED))
         atask.cancel()
 
-    def _finish_cancelled(self, task: Task) -> None:
-        if task.finished_at is None:
-            self._finish(task, TaskState.CANCELLED)
+    def _on_loop(self, method: Any, *args: Any) -> bool:
+        """True on the event loop; from a worker thread, ``method`` is handed over to it."""
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if self._loop is None:
+                raise RuntimeError(
+                    "fastapi_tasks: cannot schedule from a thread before the app's event loop ran"
+                ) from None
+            self._loop.call_soon_threadsafe(method, *args)
+            return False
+        return True
 
-    def _startup(self) -> None:
+    def _start(self, task: Task, context: contextvars.Context) -> None:
+        if task not in self._active:  # cancelled while held
+            return
+        if self._closing and not task.config.shield:
+            self._finish(task, TaskState.CANCELLED)
+            return
+        # The asyncio task carries the task's name: debuggers and aiomonitor show it.
+        self._active[task] = asyncio.get_running_loop().create_task(
+            self._run(task), name=task.name, context=context
+        )
+
+    async def _run(self, task: Task) -> None:
+        try:
+            if task.config.limit is None:
+                outcome = await run_task(task)
+            else:
+                outcome = await self._run_limited(task)
+        except BaseException:
+            # Cancellation (shutdown, drain timeout) or a bug: record it, then let it propagate.
+            self._finish(task, TaskState.CANCELLED)
+            raise
+        self._counters.retried += outcome.retries
+        self._finish(task, outcome.state)
+
+    async def _run_limited(self, task: Task) -> Outcome:
+        """``run_task`` holding a token of the task's limiter: ``pending`` until it has one."""
+        try:
+            limiter = self._limiter_for(task)
+            async with limiter:
+                return await run_task(task)
+        except Exception as exc:
+            # A limit the limiter rejects (``limit=-1``): this task's failure, logged and
+            # handed to ``on_error``, instead of an exception that ends its asyncio task unseen.
+            return await run_failed(task, exc)
+
+    def _limiter_for(self, task: Task) -> anyio.CapacityLimiter:
+        """``limit`` itself if it is a limiter, else the one shared by tasks of that name."""
+        limit = task.config.limit
+        if isinstance(limit, anyio.CapacityLimiter):
+            return limit
+        assert limit is not None
+        name = task.name
+        limiter = self._limiters.get(name)
+        if limiter is None:
+            limiter = self._limiters[name] = anyio.CapacityLimiter(limit)
+        return limiter
+
+    def _finish(self, task: Task, state: TaskState) -> None:
+        """File ``task``'s outcome (once): history, counters, idle waiters."""
+        if task not in self._active:
+            return
+        del self._active[task]
+        task.mark_finished(state)
+        self._finished.append(task)
+        counters = self._counters
+        if state is TaskState.SUCCEEDED:
+            counters.succeeded += 1
+        elif state is TaskState.FAILED:
+            counters.failed += 1
+        else:
+            counters.cancelled += 1
+        if not self._active and self._idle_waiters:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    # ---- the app's lifespan -------------------------------------------------------------
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Open for tasks while the app runs; at exit, cancel or drain them (see ``_drain``)."""
         self.lifespan_started = True
         self._closing = False
-        self._dispatching = False  # a new event loop: workers of an old one are gone
-        # An idle worker left on an old loop ends with that loop; never wake it from this one.
-        self._idle_worker = None
-        self._loop = _get_running_loop()
+        self._loop = asyncio.get_running_loop()
+        try:
+            yield
+        finally:
+            await self._drain()
 
-    async def _shutdown(self) -> None:
+    async def _drain(self) -> None:
         """Cancel non-shielded tasks, drain shielded ones (up to ``shutdown_timeout``)."""
         self._closing = True
-        idle, self._idle_worker = self._idle_worker, None
-        if idle is not None and idle.get_loop() is _get_running_loop():
-            idle.cancel()  # the idle worker ends (it holds no task)
         for task in [t for t in self._active if not t.config.shield]:
-            self._cancel(task)
+            self.cancel(task)
         if await self.wait_idle(self.shutdown_timeout):
             return
         for task in self.running:
@@ -260,7 +263,7 @@ class TaskRegistry:
                 task.state.value,
                 extra=log_extra(task),
             )
-            self._cancel(task)
+            self.cancel(task)
         if not await self.wait_idle(5.0):
             logger.error(
                 "%d task(s) ignored cancellation at shutdown: %s",

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import itertools
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, ParamSpec, TypeVar, overload
 
-import anyio
+from typing_extensions import Unpack
 
-from fastapi_tasks.config import TaskConfig, TaskErrorHandler
+from fastapi_tasks.config import TaskConfig, TaskOptions
+from fastapi_tasks.exit_stacks import watch_request_stages
 from fastapi_tasks.registry import TaskRegistry
 from fastapi_tasks.task import Task, TaskMode
 
@@ -26,19 +25,10 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# FastAPI (>= 0.121) puts two AsyncExitStacks in the scope of every route call; see
-# new_request_scheduler.
-FUNCTION_STACK_KEY = "fastapi_function_astack"
-REQUEST_STACK_KEY = "fastapi_inner_astack"
-
 _request_ids = itertools.count(1)
-_copy_context = contextvars.copy_context
-_get_running_loop = asyncio.get_running_loop
-_now = time.time
 
-_IMMEDIATE = TaskMode.IMMEDIATE
-_AFTER_ROUTE = TaskMode.AFTER_ROUTE
-_AFTER_RESPONSE = TaskMode.AFTER_RESPONSE
+# A deferred task waits with the context copied when it was scheduled.
+_Held = list[tuple[Task, contextvars.Context]]
 
 
 class _TaskConfigurer:
@@ -49,36 +39,13 @@ class _TaskConfigurer:
     def _target(self) -> tuple[TasksScheduler, TaskMode]:
         raise NotImplementedError
 
-    def task(
-        self,
-        *,
-        name: str | None = None,
-        shield: bool | None = None,
-        on_error: TaskErrorHandler | None = None,
-        retries: int | None = None,
-        retry_delay: float | None = None,
-        retry_backoff: float | None = None,
-        retry_jitter: float | None = None,
-        retry_on: tuple[type[BaseException], ...] | None = None,
-        timeout: float | None = None,
-        limit: int | anyio.CapacityLimiter | None = None,
-    ) -> ConfiguredScheduler:
-        """Configure one task of this mode (per-task settings win over the app's config)."""
+    def task(self, **options: Unpack[TaskOptions]) -> ConfiguredScheduler:
+        """Configure one task of this mode: any ``TaskConfig`` field, by keyword.
+
+        Per-task settings win over the app's config (``add_tasks(app, config=...)``).
+        """
         scheduler, mode = self._target()
-        config = scheduler._registry.config.merge(
-            TaskConfig(
-                name,
-                shield,
-                on_error,
-                retries,
-                retry_delay,
-                retry_backoff,
-                retry_jitter,
-                retry_on,
-                timeout,
-                limit,
-            )
-        )
+        config = scheduler.registry.config.merge(TaskConfig(**options))
         return ConfiguredScheduler(scheduler, mode, config)
 
 
@@ -186,8 +153,8 @@ class TasksScheduler(_TaskConfigurer):
         self._registry = registry
         self.request_id = request_id
         self.route = route
-        self._after_route: list[Task] | None = None
-        self._after_response: list[Task] | None = None
+        self._after_route: _Held = []
+        self._after_response: _Held = []
         self._batches: tuple[TasksBatch, TasksBatch] | None = None
         self._endpoint_ok = True
         # 0: endpoint running, 1: endpoint returned (response being sent), 2: response sent.
@@ -222,31 +189,19 @@ class TasksScheduler(_TaskConfigurer):
         self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
     ) -> Task[..., Any]:
         """Start ``fn(*args, **kwargs)`` now, concurrently with the endpoint; returns the ``Task``."""
-        # ``_schedule``'s immediate branch, inlined: this is the most used call of the API.
-        registry = self._registry
-        task = Task(
-            fn,
-            args,
-            kwargs,
-            registry.config,
-            _IMMEDIATE,
-            _now(),
-            self.request_id,
-            self.route,
-            registry,
+        return self._schedule(
+            TaskMode.IMMEDIATE, self._registry.config, fn, args, kwargs
         )
-        registry._add(task, True)
-        return task
 
     def _target(self) -> tuple[TasksScheduler, TaskMode]:
-        return self, _IMMEDIATE
+        return self, TaskMode.IMMEDIATE
 
     # ---- internals -----------------------------------------------------------------------
     def _make_batches(self) -> tuple[TasksBatch, TasksBatch]:
         # Created on first use: most requests never touch a batch.
         batches = self._batches = (
-            TasksBatch(self, _AFTER_ROUTE),
-            TasksBatch(self, _AFTER_RESPONSE),
+            TasksBatch(self, TaskMode.AFTER_ROUTE),
+            TasksBatch(self, TaskMode.AFTER_RESPONSE),
         )
         return batches
 
@@ -265,119 +220,59 @@ class TasksScheduler(_TaskConfigurer):
             kwargs,
             config,
             mode,
-            _now(),
-            self.request_id,
-            self.route,
-            registry,
+            request_id=self.request_id,
+            route=self.route,
         )
-        if mode is _IMMEDIATE:
-            registry._add(task, True)
-            return task
+        context = contextvars.copy_context()
         phase = self._phase
-        if phase >= 2 or (phase == 1 and mode is _AFTER_ROUTE):
-            # Its start point has already passed (or there is no request): start now.
-            registry._add(task, True)
+        if (
+            mode is TaskMode.IMMEDIATE
+            or phase >= 2
+            or (phase == 1 and mode is TaskMode.AFTER_ROUTE)
+        ):
+            # Immediate, or its start point has already passed (or there is no request).
+            registry.start(task, context)
             return task
-        task._context = _copy_context()
-        if mode is _AFTER_ROUTE:
-            if self._after_route is None:
-                self._after_route = [task]
-            else:
-                self._after_route.append(task)
-        elif self._after_response is None:
-            self._after_response = [task]
-        else:
-            self._after_response.append(task)
-        registry._add(task, False)
+        held = (
+            self._after_route if mode is TaskMode.AFTER_ROUTE else self._after_response
+        )
+        held.append((task, context))
+        registry.hold(task)
         return task
 
     def _endpoint_returned(self, ok: bool) -> None:
         self._phase = 1
         self._endpoint_ok = ok
-        pending = self._after_route
-        if pending is not None:
-            self._after_route = None
-            if ok:
-                self._registry._start_many(pending)
-            else:
-                self._registry._drop_many(pending)
-        if not ok:
-            pending = self._after_response
-            if pending is not None:
-                self._after_response = None
-                self._registry._drop_many(pending)
+        held, self._after_route = self._after_route, []
+        if ok:
+            self._registry.start_held(held)
+            return
+        # The endpoint raised: neither batch of this request starts.
+        held += self._after_response
+        self._after_response = []
+        self._registry.drop(task for task, _ in held)
 
     def _response_sent(self) -> None:
         self._phase = 2
-        pending = self._after_response
-        if pending is not None:
-            self._after_response = None
-            if self._endpoint_ok:
-                self._registry._start_many(pending)
-            else:
-                self._registry._drop_many(pending)
-
-
-class _StackHook:
-    """Pushed on both FastAPI exit stacks: first exit = endpoint returned, second = response sent."""
-
-    __slots__ = ("scheduler",)
-
-    def __init__(self, scheduler: TasksScheduler) -> None:
-        self.scheduler: TasksScheduler | None = scheduler
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: object,
-    ) -> None:
-        scheduler = self.scheduler
-        if scheduler is None:
-            return
-        # Runs twice on every request that declares ``tasks: Tasks``, usually with nothing
-        # deferred: then only the phase moves, without a further call.
-        if scheduler._phase == 0:
-            if exc_type is None and scheduler._after_route is None:
-                scheduler._phase = 1
-            else:
-                scheduler._endpoint_returned(exc_type is None)
+        held, self._after_response = self._after_response, []
+        if self._endpoint_ok:
+            self._registry.start_held(held)
         else:
-            self.scheduler = None
-            if scheduler._after_response is None:
-                scheduler._phase = 2
-            else:
-                scheduler._response_sent()
+            self._registry.drop(task for task, _ in held)
 
 
 def new_request_scheduler(
     registry: TaskRegistry, scope: MutableMapping[str, Any]
 ) -> TasksScheduler:
-    """The scheduler of one request: a new request id, its route, hooks on FastAPI's stacks."""
+    """The scheduler of one request: a new request id, its route, watching its two stages."""
     route = scope.get("route")
     path = getattr(route, "path", None) or scope.get("path", "")
     scheduler = TasksScheduler(
         registry, next(_request_ids), f"{scope.get('method', 'GET')} {path}"
     )
-    function_stack = scope.get(FUNCTION_STACK_KEY)
-    request_stack = scope.get(REQUEST_STACK_KEY)
-    if function_stack is None or request_stack is None:
-        # Not inside a FastAPI route (or a FastAPI without these stacks): no start points
-        # to wait for, so deferred tasks start when scheduled.
+    if not watch_request_stages(
+        scope, scheduler._endpoint_returned, scheduler._response_sent
+    ):
+        # Not inside a FastAPI route: no start points to wait for.
         scheduler._phase = 2
-    else:
-        # FastAPI closes the function stack when the endpoint (and its function-scoped
-        # dependencies) returned or raised, before sending the response; it closes the
-        # request stack after the response was sent (or sending failed, e.g. the client
-        # disconnected). One hook on both: its first exit is the after-route point, its
-        # second the after-response point. They are pushed here, not lazily at the first
-        # deferred ``schedule``: only a hook pushed now runs after the teardown of
-        # function-scoped dependencies resolved after ``Tasks``, and a late push could land
-        # on a stack that is already closed (and never run).
-        hook = _StackHook(scheduler)
-        function_stack.push(hook)
-        request_stack.push(hook)
-    # Runs on the event loop (an async dependency): remember it for sync endpoints, whose
-    # threads hand their tasks over to it.
-    registry._loop = _get_running_loop()
     return scheduler

@@ -7,7 +7,7 @@ import itertools
 import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Generic
+from typing import Any, Generic
 
 import anyio
 from typing_extensions import ParamSpec, TypeVar
@@ -15,12 +15,6 @@ from typing_extensions import ParamSpec, TypeVar
 from fastapi_tasks.calls import call_sync_or_async
 from fastapi_tasks.config import TaskConfig
 from fastapi_tasks.failures import call_error_handler, in_own_error_handler, log_failure
-
-if TYPE_CHECKING:
-    import asyncio
-    import contextvars
-
-    from fastapi_tasks.registry import TaskRegistry
 
 __all__ = ["Task", "TaskMode", "TaskState"]
 
@@ -69,10 +63,7 @@ class Task(Generic[P, T]):
     """
 
     __slots__ = (
-        "_atask",
-        "_context",
         "_done",
-        "_registry",
         "_started",
         "args",
         "attempts",
@@ -117,7 +108,6 @@ class Task(Generic[P, T]):
         scheduled_at: float | None = None,
         request_id: int | None = None,
         route: str | None = None,
-        registry: TaskRegistry | None = None,
     ) -> None:
         """A task not yet started; ``Task(func=f, args=(), kwargs={})`` builds one by hand."""
         self.func = func
@@ -135,11 +125,9 @@ class Task(Generic[P, T]):
         self.request_id = request_id
         self.route = route
         self.id = next(_task_ids)
-        self._registry = registry
+        # Created on first use: most tasks are never awaited or watched.
         self._started: anyio.Event | None = None
         self._done: anyio.Event | None = None
-        self._atask: asyncio.Task[None] | None = None
-        self._context: contextvars.Context | None = None
 
     @property
     def name(self) -> str:
@@ -160,6 +148,20 @@ class Task(Generic[P, T]):
     def done(self) -> bool:
         """True once the task succeeded, failed or was cancelled."""
         return self.finished_at is not None
+
+    def mark_running(self) -> None:
+        """Pending -> running (called by the runner when the first attempt begins)."""
+        self.state = TaskState.RUNNING
+        self.started_at = time.time()
+        if self._started is not None:
+            self._started.set()
+
+    def mark_finished(self, state: TaskState) -> None:
+        """Record the final state (called by the registry, which also files the task)."""
+        self.state = state
+        self.finished_at = time.time()
+        if self._done is not None:
+            self._done.set()
 
     async def wait(self) -> None:
         """Wait until the task finished (any outcome). Never raises the task's error."""

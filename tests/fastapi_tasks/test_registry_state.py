@@ -1,7 +1,9 @@
 """Task state, the bounded registry, limits, contextvars, config merging."""
 
 import contextvars
+import dataclasses
 import time
+from typing import Any
 
 import anyio
 import pytest
@@ -17,6 +19,7 @@ from fastapi_tasks import (
     get_registry,
     get_scheduler,
 )
+from fastapi_tasks.config import TaskOptions
 from fastapi_tasks.testing import wait_for_tasks
 from tests.fastapi_tasks.support import lifespan_client
 
@@ -233,6 +236,33 @@ def test_config_merge_precedence_and_shielded() -> None:
     assert override == TaskConfig(name="orders.charge", shield=True)
     assert not TaskConfig().shielded
     assert base.merge(None) == base
+    assert base.merge(None) is not base
+
+
+def test_task_options_are_the_fields_of_task_config_and_each_one_merges() -> None:
+    """``.task(**options)`` takes exactly ``TaskConfig``'s fields; a new field needs no edit."""
+    names = [field.name for field in dataclasses.fields(TaskConfig)]
+    assert list(TaskOptions.__annotations__) == names
+    app = FastAPI()
+    add_tasks(app)
+    scheduler = get_scheduler(app)
+    values: dict[str, Any] = {
+        "name": "n",
+        "shield": True,
+        "on_error": print,
+        "retries": 3,
+        "retry_delay": 0.1,
+        "retry_backoff": 3.0,
+        "retry_jitter": 0.2,
+        "retry_on": (OSError,),
+        "timeout": 9.0,
+        "limit": 4,
+    }
+    assert sorted(values) == sorted(names)
+    for name, value in values.items():
+        config = scheduler.task(**{name: value}).config
+        assert getattr(config, name) == value
+        assert config == dataclasses.replace(TaskConfig(), **{name: value})
 
 
 async def test_per_task_config_wins_over_the_app_default() -> None:

@@ -161,7 +161,7 @@ async def test_sync_function_timeout() -> None:
     assert isinstance(task.error, TimeoutError)
 
 
-async def test_a_limit_the_limiter_rejects_fails_that_task_not_the_worker(
+async def test_a_limit_the_limiter_rejects_fails_that_task_only(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = FastAPI()

@@ -1,4 +1,4 @@
-"""The dispatcher's idle worker: reused across requests, gone after shutdown, loop-safe."""
+"""Each task runs in an asyncio task of its own, started with ``loop.create_task``."""
 
 import asyncio
 
@@ -7,7 +7,7 @@ import anyio.lowlevel
 import pytest
 from fastapi import FastAPI
 
-from fastapi_tasks import Tasks, add_tasks, get_registry
+from fastapi_tasks import Task, Tasks, add_tasks
 from fastapi_tasks.registry import TaskRegistry
 from fastapi_tasks.scheduler import TasksScheduler
 from fastapi_tasks.testing import wait_for_tasks
@@ -16,21 +16,17 @@ from tests.fastapi_tasks.support import lifespan_client
 pytestmark = pytest.mark.anyio
 
 
-def _workers() -> set[asyncio.Task[object]]:
-    """The dispatcher's asyncio tasks currently alive on this loop."""
-    return {
-        t
-        for t in asyncio.all_tasks()
-        if getattr(t.get_coro(), "__qualname__", "") == "dispatch"
-    }
+def _asyncio_tasks_named(name: str) -> set[asyncio.Task[object]]:
+    return {t for t in asyncio.all_tasks() if t.get_name() == name}
 
 
-def _app(ran: list[str]) -> FastAPI:
+async def test_each_task_gets_its_own_asyncio_task_and_context() -> None:
     app = FastAPI()
     add_tasks(app)
+    seen: list[tuple[asyncio.Task[object] | None, str]] = []
 
     async def record(label: str) -> None:
-        ran.append(label)
+        seen.append((asyncio.current_task(), label))
 
     @app.get("/work")
     async def work(tasks: Tasks) -> dict[str, bool]:
@@ -39,24 +35,19 @@ def _app(ran: list[str]) -> FastAPI:
         tasks.after_response.schedule(record, "after_response")
         return {"ok": True}
 
-    return app
-
-
-async def test_short_tasks_of_many_requests_share_one_idle_worker() -> None:
-    ran: list[str] = []
-    app = _app(ran)
     async with lifespan_client(app) as client:
-        seen: set[asyncio.Task[object]] = set()
-        for _ in range(20):
+        for _ in range(2):
             assert (await client.get("/work")).status_code == 200
-            await wait_for_tasks(app, timeout=5)
-            seen |= _workers()
-        assert len(seen) == 1
-        assert ran == ["immediate", "after_route", "after_response"] * 20
-        assert get_registry(app).counters.succeeded == 60
+        await wait_for_tasks(app, timeout=5)
+    assert [label for _, label in seen] == [
+        "immediate",
+        "after_route",
+        "after_response",
+    ] * 2
+    assert len({id(atask) for atask, _ in seen}) == 6
 
 
-async def test_a_suspended_task_keeps_its_worker_and_others_still_run() -> None:
+async def test_a_suspended_task_does_not_hold_up_the_next_one() -> None:
     app = FastAPI()
     add_tasks(app)
     release = anyio.Event()
@@ -83,29 +74,44 @@ async def test_a_suspended_task_keeps_its_worker_and_others_still_run() -> None:
         await client.get("/slow")
         await client.get("/quick")
         with anyio.fail_after(5):
-            await quick_ran.wait()  # while ``slow`` still holds the first worker
+            await quick_ran.wait()  # while ``slow`` still waits
         assert ran == ["quick"]
         release.set()
         await wait_for_tasks(app, timeout=5)
         assert ran == ["quick", "slow"]
 
 
-async def test_no_worker_is_left_after_shutdown() -> None:
-    app = _app([])
+async def test_no_asyncio_task_is_left_after_shutdown() -> None:
+    app = FastAPI()
+    add_tasks(app)
+    started = anyio.Event()
+    scheduled: list[Task] = []
+
+    async def hangs() -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    @app.get("/work")
+    async def work(tasks: Tasks) -> dict[str, bool]:
+        scheduled.append(tasks.task(name="hangs").schedule(hangs))
+        return {"ok": True}
+
     async with lifespan_client(app) as client:
         await client.get("/work")
-        await wait_for_tasks(app, timeout=5)
-        assert len(_workers()) == 1  # the idle one
-    # Shutdown cancelled the idle worker's wait: it ends within a few loop iterations.
+        with anyio.fail_after(2):
+            await started.wait()
+        assert len(_asyncio_tasks_named("hangs")) == 1
+    # Shutdown cancelled it: its asyncio task ends within a few loop iterations.
     for _ in range(100):
-        if not _workers():
+        if not _asyncio_tasks_named("hangs"):
             break
         await anyio.lowlevel.checkpoint()
-    assert not _workers()
+    assert not _asyncio_tasks_named("hangs")
+    assert scheduled[0].done
 
 
 def test_registry_used_from_two_event_loops_one_after_another() -> None:
-    """An idle worker of a finished loop is never woken from the next one."""
+    """Nothing of a finished loop is used from the next one."""
     registry = TaskRegistry()
     ran: list[int] = []
 
