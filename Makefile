@@ -32,7 +32,7 @@ walkthrough: $(STAMP)
 # installed when missing): healthy, an order confirmed, docker stop exits 0, data kept.
 docker-test: $(STAMP)
 	tests/docker/install-tools.sh
-	$(BIN)/python -m pytest -q -m docker tests/docker
+	$(BIN)/python -m pytest -q -m docker -o faulthandler_timeout=0 tests/docker
 
 # requirements.lock, what the image installs: every version pinned, every file hashed. Run it
 # after changing the dependencies in pyproject.toml (it keeps the other pins as they are).

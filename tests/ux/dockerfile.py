@@ -63,3 +63,35 @@ def healthcheck_command(value: str) -> list[str]:
     match = re.search(r"\bCMD\s+(\[.*\])\s*$", value)
     assert match, f"HEALTHCHECK is not in exec form: {value}"
     return exec_form(match.group(1))
+
+
+def build_args(path: Path) -> dict[str, str]:
+    """The defaults of the ``ARG NAME=default`` lines before the first ``FROM``."""
+    defaults: dict[str, str] = {}
+    for ins in instructions(path):
+        if ins.keyword == "FROM":
+            break
+        if ins.keyword == "ARG":
+            name, _, default = ins.value.partition("=")
+            defaults[name.strip()] = default.strip()
+    return defaults
+
+
+def base_image(path: Path, stage: list[Instruction]) -> str:
+    """The image a stage starts ``FROM``, with ``${ARG}`` replaced by the argument's default."""
+    image = stage[0].value.split()[0]
+    args = build_args(path)
+    return re.sub(
+        r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m.group(1) or m.group(2)], image
+    )
+
+
+def environment(stage: list[Instruction]) -> dict[str, str]:
+    """What the stage's ``ENV KEY=value ...`` lines set (the form this Dockerfile uses)."""
+    env: dict[str, str] = {}
+    for ins in stage:
+        if ins.keyword == "ENV":
+            for pair in ins.value.split():
+                key, _, value = pair.partition("=")
+                env[key] = value
+    return env

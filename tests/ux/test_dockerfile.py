@@ -33,6 +33,9 @@ import httpx
 import pytest
 
 from tests.ux.dockerfile import (
+    base_image,
+    build_args,
+    environment,
     exec_form,
     final_stage,
     healthcheck_command,
@@ -69,9 +72,9 @@ def test_final_image_is_slim_non_root_with_volume_port_healthcheck_and_serve() -
     for ins in stage:
         by_keyword.setdefault(ins.keyword, []).append(ins.value)
 
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", stage[0].value), (
-        "pin the patch release and the Debian release: a moving tag rebuilds differently"
-    )
+    assert re.fullmatch(
+        r"python:3\.11\.\d+-slim-[a-z]+", base_image(DOCKERFILE, stage)
+    ), "pin the patch release and the Debian release: a moving tag rebuilds differently"
     assert len([i for i in instructions(DOCKERFILE) if i.keyword == "FROM"]) >= 2, (
         "multi-stage"
     )
@@ -83,15 +86,15 @@ def test_final_image_is_slim_non_root_with_volume_port_healthcheck_and_serve() -
     # The app keeps its data under ./data relative to the working directory.
     assert by_keyword["VOLUME"] == ["/app/data"]
     assert by_keyword["EXPOSE"] == ["8000"]
-    assert exec_form(by_keyword["CMD"][-1]) == [
-        "fastapi-tasks-demo",
-        "serve",
-        "--host",
-        "0.0.0.0",  # the image listens on the container's interface
-    ]
+    # serve binds $HOST:$PORT; the image listens on the container's interface by default,
+    # and `-e PORT=...` moves it (container platforms assign the port that way).
+    assert exec_form(by_keyword["CMD"][-1]) == ["fastapi-tasks-demo", "serve"]
+    env = environment(stage)
+    assert (env["HOST"], env["PORT"]) == ("0.0.0.0", "8000")
     check = healthcheck_command(by_keyword["HEALTHCHECK"][-1])
     assert check[0] == "python", "slim has no curl: the check must use Python"
-    assert "http://127.0.0.1:8000/health" in " ".join(check)
+    assert "os.environ.get('PORT'" in " ".join(check), "the check must follow $PORT"
+    assert ":8000/" not in " ".join(check)
     # The stage must not copy the source tree: only the venv built in the builder.
     copies = by_keyword.get("COPY", [])
     assert copies
@@ -104,6 +107,9 @@ def test_both_stages_use_the_same_base_image() -> None:
         i.value.split()[0] for i in instructions(DOCKERFILE) if i.keyword == "FROM"
     ]
     assert len(set(bases)) == 1, bases
+    # ...given as a build argument, so tests/docker can build on a stand-in base image
+    assert bases[0] == "${PYTHON_IMAGE}"
+    assert "PYTHON_IMAGE" in build_args(DOCKERFILE)
 
 
 def test_dependencies_are_installed_before_the_source_is_copied() -> None:
@@ -117,8 +123,10 @@ def test_dependencies_are_installed_before_the_source_is_copied() -> None:
     )
     assert deps_installed is not None, "no RUN installing the requirements"
     assert deps_installed < source_copied
+    # reproducible: every version pinned and every file's hash checked (make lock)
+    assert "--require-hashes -r requirements.lock" in steps[deps_installed][1]
     copies_before = [v for k, v in steps[:deps_installed] if k == "COPY"]
-    assert copies_before == ["pyproject.toml ./"], copies_before
+    assert copies_before == ["requirements.lock ./"], copies_before
     # the project itself then adds no dependency of its own
     [wheel_install] = [v for k, v in steps if k == "RUN" and "wheels/" in v]
     assert wheel_install.count("--no-deps") == 2, wheel_install
@@ -300,11 +308,11 @@ def served(
     )
     port = _free_port()
     argv = [str(installed.venv / "bin" / cmd[0]), *cmd[1:]]
-    argv[argv.index("--host") + 1] = "127.0.0.1"
-    argv += ["--port", str(port)]
     log = (tmp_path / "server.log").open("w")
+    # As `docker run -e HOST=127.0.0.1 -e PORT=...` would start it: loopback, a free port.
+    env = _clean_env(HOST="127.0.0.1", PORT=str(port))
     process = subprocess.Popen(
-        argv, cwd=tmp_path, env=_clean_env(), stdout=log, stderr=subprocess.STDOUT
+        argv, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -353,18 +361,25 @@ def test_the_healthcheck_command_passes_against_the_served_app(
             if i.keyword == "HEALTHCHECK"
         )
     )
+    argv = [str(installed.python), *check[1:]]
     port = served.rsplit(":", 1)[1]
-    argv = [arg.replace("127.0.0.1:8000", f"127.0.0.1:{port}") for arg in check]
-    argv[0] = str(installed.python)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    done = subprocess.run(
+        argv,
+        env=_clean_env(PORT=port),
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
-    # ...and it fails when nothing answers.
-    argv_down = [
-        arg.replace("127.0.0.1:8000", f"127.0.0.1:{_free_port()}") for arg in check
-    ]
-    argv_down[0] = str(installed.python)
+    # ...and it fails when nothing answers on $PORT.
     down = subprocess.run(
-        argv_down, capture_output=True, text=True, timeout=10, check=False
+        argv,
+        env=_clean_env(PORT=str(_free_port())),
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
     )
     assert down.returncode != 0
