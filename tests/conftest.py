@@ -1,11 +1,13 @@
-"""Shared fixtures: ``settings`` (throwaway SQLite + dirs), ``app``, ``client``, ``fakes``.
+"""Shared fixtures: ``settings`` (throwaway database + dirs), ``app``, ``client``, ``fakes``.
 
-Every test gets its own database file, copied from one migrated once per session (so the
-schema is exactly what Alembic builds, and startup stays fast).
+Every test gets its own database, copied from one migrated once per session (so the
+schema is exactly what Alembic builds, and startup stays fast): a SQLite file, or with
+``TEST_DATABASE_URL`` a PostgreSQL database created from a migrated template
+(tests/databases.py). Tests marked ``sqlite_only`` are skipped on PostgreSQL.
 """
 
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +21,70 @@ from app.db_migrate import migrate_database
 from app.main import create_app
 from app.mocks import FakeServices
 
+from .databases import (
+    ON_POSTGRES,
+    create_database,
+    drop_database,
+    migrated_template,
+    unique_name,
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On PostgreSQL, skip what only makes sense on SQLite, with the marker's reason."""
+    if not ON_POSTGRES:
+        return
+    for item in items:
+        if (marker := item.get_closest_marker("sqlite_only")) is not None:
+            reason = marker.kwargs.get("reason") or (marker.args or ["SQLite only"])[0]
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="session")
-def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file at the latest revision (``upgrade heads``), copied by each test."""
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    migrate_database(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
 def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """At the latest revision (``upgrade heads``), copied by each test: a SQLite file's
+    path, or the name of a PostgreSQL template database."""
+    if ON_POSTGRES:
+        name = migrated_template()
+        yield name
+        drop_database(name)
+        return
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate_database(sqlite_url(path))
+    yield str(path)
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, migrated_database: str) -> Iterator[str]:
+    """A migrated database of this test's own."""
+    if ON_POSTGRES:
+        name = unique_name("test")
+        yield create_database(name, template=migrated_database)
+        drop_database(name)
+        return
+    database = tmp_path / "app.db"
+    shutil.copyfile(migrated_database, database)
+    yield sqlite_url(database)
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database of this test's own (no tables)."""
+    if ON_POSTGRES:
+        name = unique_name("empty")
+        yield create_database(name)
+        drop_database(name)
+        return
+    yield sqlite_url(tmp_path / "empty.db")
 
 
 @pytest.fixture
@@ -45,15 +95,13 @@ def settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 def settings(
-    tmp_path: Path, migrated_database: Path, settings_overrides: dict[str, Any]
+    tmp_path: Path, database_url: str, settings_overrides: dict[str, Any]
 ) -> Settings:
     """Mock mode, a fresh migrated database, temp dirs, and short delays."""
-    database = tmp_path / "app.db"
-    shutil.copyfile(migrated_database, database)
     return Settings(
         _env_file=None,
         mode="mock",
-        database_url=sqlite_url(database),
+        database_url=database_url,
         data_dir=tmp_path / "data",
         upload_dir=tmp_path / "data" / "uploads",
         bcrypt_rounds=4,

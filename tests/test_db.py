@@ -9,6 +9,7 @@ from app.db import BUSY_TIMEOUT_S, make_engine
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.sqlite_only(reason="the SQLite connection pragmas")
 async def test_sqlite_connections_get_wal_busy_timeout_and_foreign_keys(
     tmp_path: Path,
 ) -> None:

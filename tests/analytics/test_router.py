@@ -22,6 +22,7 @@ from app.config import Settings
 from app.main import create_app
 from app.mocks import FakeServices
 from fastapi_tasks.testing import wait_for_tasks
+from tests.databases import execute
 from tests.polling import poll as eventually
 
 pytestmark = pytest.mark.anyio
@@ -222,8 +223,7 @@ async def test_analytics_and_database_down_alert_once_with_the_count(
     client: httpx.AsyncClient, app: FastAPI, settings: Settings
 ) -> None:
     await set_analytics(client, "down")
-    with sqlite3.connect(database_path(settings)) as db:  # the fallback table is gone
-        db.execute("DROP TABLE analytics_event")
+    execute(settings.database_url, "DROP TABLE analytics_event")  # the fallback is gone
     for n in range(7):
         await track(client, 42, n)
     final = (await client.post("/analytics/flush")).json()
@@ -274,6 +274,7 @@ async def test_interleaved_users_with_a_flapping_service_lose_and_duplicate_noth
 # -- memory cap ----------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only(reason="holds SQLite's database-wide write lock")
 async def test_full_memory_answers_503_with_retry_after_and_recovers(
     settings: Settings,
 ) -> None:

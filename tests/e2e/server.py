@@ -5,9 +5,11 @@
         assert server.stop() == 0          # SIGTERM, then wait for a clean exit
 
 The server gets its own data directory and SQLite file under ``data_dir`` (reuse the same
-directory to restart on the same database). Its output goes to ``data_dir/server-N.log``.
+directory to restart on the same database); with ``TEST_DATABASE_URL`` a PostgreSQL
+database named after ``data_dir`` instead. Its output goes to ``data_dir/server-N.log``.
 """
 
+import hashlib
 import os
 import signal
 import socket
@@ -19,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.databases import ON_POSTGRES, RUN_PREFIX, ensure_database
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE_S = 20.0
@@ -33,6 +37,14 @@ def free_port() -> int:
         return port
 
 
+def database_url_for(data_dir: Path) -> str:
+    """The database of the server whose state lives under ``data_dir`` (same dir, same data)."""
+    if ON_POSTGRES:
+        digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+        return ensure_database(f"{RUN_PREFIX}_e2e_{digest}")
+    return f"sqlite+aiosqlite:///{data_dir / 'app.db'}"
+
+
 def server_env(
     data_dir: Path, extra: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -43,7 +55,7 @@ def server_env(
             "MODE": "mock",
             "DATA_DIR": str(data_dir),
             "UPLOAD_DIR": str(data_dir / "uploads"),
-            "DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'app.db'}",
+            "DATABASE_URL": database_url_for(data_dir),
             "PYTHONPATH": os.pathsep.join(
                 filter(None, [str(ROOT), env.get("PYTHONPATH")])
             ),
@@ -63,6 +75,10 @@ class ServerProcess:
         self.process = process
         self.base_url = base_url
         self.log = log
+
+    @property
+    def database_url(self) -> str:
+        return database_url_for(self.log.parent)
 
     def output(self) -> str:
         """What the server printed so far."""

@@ -1,7 +1,6 @@
 """Registration and verification against the real server (uvicorn on 127.0.0.1)."""
 
 import re
-import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import anyio
 import httpx
 import pytest
 
+from tests.databases import execute
 from tests.e2e.server import ServerProcess, running_server
 from tests.polling import poll
 
@@ -262,13 +262,12 @@ async def test_flaky_email_service_delivers_without_alert(
 
 
 def expire_tokens_of(server: ServerProcess, user_id: int) -> None:
-    database = Path(server_data_dir(server)) / "app.db"
-    with sqlite3.connect(database, timeout=5) as connection:
-        connection.execute(
-            "UPDATE user_verification_token SET expires_at = '2000-01-01 00:00:00'"
-            " WHERE user_id = ?",
-            (user_id,),
-        )
+    execute(
+        server.database_url,
+        "UPDATE user_verification_token SET expires_at = '2000-01-01 00:00:00'"
+        " WHERE user_id = :user_id",
+        {"user_id": user_id},
+    )
 
 
 def server_data_dir(server: ServerProcess) -> Path:

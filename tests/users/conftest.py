@@ -1,7 +1,6 @@
 """Fixtures of the users service tests (the app fixtures come from tests/conftest.py)."""
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import anyio
 import pytest
@@ -17,9 +16,9 @@ from app.users import passwords
 
 
 @pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[SessionFactory]:
-    """A session factory over a throwaway SQLite file with the users and outbox tables."""
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'users.db'}")
+async def sessions(empty_database_url: str) -> AsyncIterator[SessionFactory]:
+    """A session factory over a throwaway database with the users and outbox tables."""
+    engine = make_engine(empty_database_url)
     async with engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
     try:

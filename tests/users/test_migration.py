@@ -14,6 +14,11 @@ from app.db import Base
 from app.db_migrate import alembic_config
 from app.users import models
 
+pytestmark = pytest.mark.sqlite_only(
+    reason="reads the file with sqlite3 to check rows survive SQLite batch table rebuilds;"
+    " tests/test_migrations.py covers every migration on both databases"
+)
+
 USERS_TABLES = {models.User.__tablename__, models.UserVerificationToken.__tablename__}
 
 
