@@ -4,6 +4,7 @@ Mounted only in mock mode. Everything shown here is already redacted (no tokens,
 The fakes keep their state in a SQLite file, so reads run in a worker thread.
 """
 
+import os
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -69,6 +70,7 @@ class TaskInfo(BaseModel):
                     "request_id": "7",
                     "route": "POST /orders",
                     "skipped": False,
+                    "worker": 4242,
                 }
             ]
         }
@@ -88,6 +90,11 @@ class TaskInfo(BaseModel):
         default=False,
         description="Succeeded having done nothing: the task returned 0, the count of "
         "what it did (e.g. the warehouse is not told of a failed order)",
+    )
+    worker: int = Field(
+        default_factory=os.getpid,
+        description="pid of the server process that ran it: the task registry is per "
+        "process, so with several workers each lists its own tasks",
     )
 
 
