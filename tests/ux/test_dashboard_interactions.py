@@ -3,11 +3,13 @@
 Headless Chromium is driven over the DevTools protocol (tests/ux/cdp.py): click a fault
 switch and see the server's faults change; place an order, register a user, track events
 and upload a generated image from the forms, and watch the resulting tasks appear in the
-timeline. SLOW (a few seconds): marked ``browser``.
+timeline; the order form says when a payment fault overrides the card; the outbox's
+"verify" action opens the verification page, whose button verifies the address. SLOW (a few seconds): marked ``browser``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -101,3 +103,50 @@ def test_register_track_and_upload_forms(page: Page) -> None:
         "[...document.querySelectorAll('[data-mode=\"immediate\"] [data-task]')]"
         ".some((el) => el.dataset.task.startsWith('images.'))"
     )
+
+
+OVERRIDE = "document.getElementById('order-override')"
+
+
+def test_order_form_says_when_a_payment_fault_overrides_the_card(
+    page: Page, server: ServerProcess
+) -> None:
+    assert page.evaluate(f"{OVERRIDE}.hidden") is True
+    page.click('button[data-service="payment"][data-value="decline"]')
+    try:
+        note = page.wait_for(f"!{OVERRIDE}.hidden && {OVERRIDE}.textContent")
+        assert "payment = decline overrides the chosen card (tok_visa)" in note
+        page.click('button[data-service="payment"][data-value="slow"]')
+        note = page.wait_for(
+            f"{OVERRIDE}.textContent.includes('slow') && {OVERRIDE}.textContent"
+        )
+        assert "the card (tok_visa) still decides" in note
+    finally:
+        httpx.put(f"{server.base_url}/demo/faults", json={"payment": "ok"})
+    page.click('button[data-service="payment"][data-value="ok"]')
+    page.wait_for(f"{OVERRIDE}.hidden")
+
+
+def test_outbox_verify_action_opens_the_verification_page(
+    page: Page, server: ServerProcess
+) -> None:
+    page.click("#tab-register")
+    email = page.evaluate(
+        "document.getElementById('register-form').elements.email.value"
+    )
+    page.click("#register-form button[type=submit]")
+    result = page.wait_for(f"{RESULT}.startsWith('POST /register: 201') && {RESULT}")
+    user_id = int(json.loads(result.split(": 201 ", 1)[1])["user_id"])
+    link = page.wait_for(
+        "[...document.querySelectorAll('#outbox details')]"
+        f".filter((d) => d.textContent.includes({email!r}))"
+        ".map((d) => d.querySelector('a.verify')).find(Boolean)?.getAttribute('href')"
+    )
+    assert link.startswith("verify?token=")
+
+    page.open(f"{server.base_url}/{link}")
+    assert page.evaluate("document.title") == "Verify your e-mail"
+    page.click("form button[type=submit]")
+    page.wait_for("document.body.innerText.includes('Email verified successfully')")
+    user = httpx.get(f"{server.base_url}/users/{user_id}").json()
+    assert user["verified"] is True
