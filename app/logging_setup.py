@@ -8,6 +8,8 @@ import logging
 import re
 import uuid
 from contextvars import ContextVar
+from typing import Final
+from urllib.parse import unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,10 +19,32 @@ REQUEST_ID_HEADER = "x-request-id"
 QUIET_LOGGERS = ("aiosqlite", "sqlalchemy.engine", "httpcore")
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# Query parameters whose values must not reach the access log (e.g. /verify?token=...).
-_SECRET_QUERY = re.compile(
-    r"(?P<key>(?:token|password|api_key|key|secret)=)[^&\s\"]*", re.IGNORECASE
+# Query parameters whose values must not reach the access log (e.g. /verify?token=...),
+# compared after percent-decoding and case folding: tok%65n= and TOKEN= are token=.
+SECRET_QUERY_NAMES: Final = frozenset(
+    {"token", "password", "api_key", "apikey", "key", "secret", "access_token"}
 )
+MASK: Final = "***"
+
+
+def redact_query(target: str) -> str:
+    """``target`` (a path with its query) with the values of secret parameters masked.
+
+    The query is split into its ``name=value`` pairs and each name is decoded as a server
+    would decode it; names that decode to a secret keep their raw spelling, and lose their
+    value. Everything else is left byte for byte as the client sent it.
+    """
+    path, mark, query = target.partition("?")
+    if not mark:
+        return target
+    pairs = []
+    for pair in query.split("&"):
+        raw_name, equals, _ = pair.partition("=")
+        name = unquote_plus(raw_name, errors="replace").strip().casefold()
+        if equals and name in SECRET_QUERY_NAMES:
+            pair = f"{raw_name}={MASK}"
+        pairs.append(pair)
+    return f"{path}?{'&'.join(pairs)}"
 
 
 class RequestIdMiddleware:
@@ -48,10 +72,12 @@ class RequestIdMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
+        await self.app(scope, receive, send_with_id)
+        # Reset only on success. An exception is logged after it leaves this middleware
+        # (Starlette's error handler, then the server's traceback), in this same context:
+        # those lines must carry this request's id, not "-". Each request runs in a fresh
+        # context under a server, so nothing leaks into the next one.
+        request_id_var.reset(token)
 
 
 class RequestIdFilter(logging.Filter):
@@ -68,7 +94,7 @@ class RedactQueryFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
             record.args = tuple(
-                _SECRET_QUERY.sub(r"\g<key>***", arg) if isinstance(arg, str) else arg
+                redact_query(arg) if isinstance(arg, str) and "?" in arg else arg
                 for arg in record.args
             )
         return True

@@ -3,9 +3,19 @@
 import logging
 from collections.abc import Iterator
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
-from app.logging_setup import QUIET_LOGGERS, RedactQueryFilter, configure_logging
+from app.config import Settings
+from app.logging_setup import (
+    QUIET_LOGGERS,
+    RedactQueryFilter,
+    RequestIdFilter,
+    configure_logging,
+    redact_query,
+)
+from app.main import create_app
 
 
 @pytest.fixture
@@ -41,3 +51,82 @@ def test_access_log_masks_secret_query_values() -> None:
     line = record.getMessage()
     assert "abc123" not in line
     assert "/verify?token=***&x=1" in line
+
+
+def _access_line(target: str) -> str:
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "POST", target, "1.1", 200),
+        None,
+    )
+    RedactQueryFilter().filter(record)
+    return record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("target", "logged"),
+    [
+        # the name percent-encoded, in another case, or with "+" where a space decodes
+        ("/verify?tok%65n=abc123", "/verify?tok%65n=***"),
+        ("/verify?%74%6F%6B%65%6E=abc123&x=1", "/verify?%74%6F%6B%65%6E=***&x=1"),
+        ("/verify?TOKEN=abc123", "/verify?TOKEN=***"),
+        ("/verify?x=1&token=abc123&token=abc123", "/verify?x=1&token=***&token=***"),
+        ("/p?Password=abc123;x", "/p?Password=***"),
+        ("/p?api_key=abc123#frag", "/p?api_key=***"),
+    ],
+)
+def test_access_log_redaction_decodes_parameter_names(target: str, logged: str) -> None:
+    line = _access_line(target)
+
+    assert "abc123" not in line
+    assert f'"POST {logged} HTTP/1.1"' in line
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/verify", "/orders?limit=5&user_id=7", "/x?tokens=1&my_token=2", "/x?a=%ZZ&b"],
+)
+def test_access_log_keeps_other_queries_byte_for_byte(target: str) -> None:
+    assert f'"POST {target} HTTP/1.1"' in _access_line(target)
+
+
+def test_redact_query_masks_what_the_app_would_read_as_a_secret() -> None:
+    # Whatever spelling the client uses, the server reads the same parameter name.
+    from urllib.parse import parse_qsl
+
+    for raw in ("tok%65n", "TOKEN", "t%6Fken", "tok%65n+"):
+        target = f"/verify?{raw}=s3cret"
+        [(name, _)] = parse_qsl(target.partition("?")[2])
+        assert name.strip().casefold() == "token"
+        assert "s3cret" not in redact_query(target)
+
+
+@pytest.mark.anyio
+async def test_an_unhandled_error_is_logged_with_the_request_id(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    caplog.handler.addFilter(RequestIdFilter())
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app, raise_app_exceptions=False),
+            base_url="http://test",
+        ) as http,
+    ):
+        response = await http.get("/boom", headers={"X-Request-ID": "req-42"})
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error; the error was logged"}
+    [line] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "RuntimeError" in line.getMessage()
+    assert line.__dict__["request_id"] == "req-42"

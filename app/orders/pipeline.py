@@ -94,7 +94,7 @@ class OrderPipeline:
             retry_on=CHARGE_RETRY_ON,
             on_error=partial(self.on_payment_failed, order_id=order_id),
         ).schedule(
-            self.charge_payment,
+            self.charge_or_book_decline,
             order_id=order_id,
             amount=order.total,
             payment_token=payment_token,
@@ -103,7 +103,7 @@ class OrderPipeline:
             name="orders.reserve_stock",
             shield=True,
             on_error=partial(self.on_stock_reservation_failed, order_id=order_id),
-        ).schedule(self.reserve_stock, order_id=order_id)
+        ).schedule(self.reserve_or_book_shortage, order_id=order_id)
         settlement = tasks.after_route.task(
             name="orders.settle_order",
             shield=True,
@@ -146,10 +146,45 @@ class OrderPipeline:
         await self._record_charge(order_id, charge.charge_id, amount)
         return charge.charge_id
 
+    async def charge_or_book_decline(
+        self, *, order_id: int, amount: Decimal, payment_token: SecretStr
+    ) -> str | None:
+        """The charge task: a decline is an answer, booked here, not a task failure.
+
+        A failed task is logged at ERROR with its traceback, which is for bugs; a declined
+        card is an expected outcome (one INFO line). Gateway errors still raise: they are
+        retried, then handled by ``on_payment_failed``.
+        """
+        try:
+            return await self.charge_payment(
+                order_id=order_id, amount=amount, payment_token=payment_token
+            )
+        except PaymentDeclinedError as declined:
+            logger.info("order %s: payment declined (%s)", order_id, declined.code)
+            await self._book_payment_failure(
+                order_id, payment_failure_reason(declined), severity="warning"
+            )
+            return None
+
     async def reserve_stock(self, *, order_id: int) -> None:
         """Reserve every line in one transaction (raises ``OutOfStockError``); idempotent."""
         async with self.sessions() as session:
             await service.reserve_stock(session, order_id)
+
+    async def reserve_or_book_shortage(self, *, order_id: int) -> None:
+        """The reservation task: running out of stock is booked here, not a task failure.
+
+        Selling out is a business outcome (one INFO line, no traceback: 1,500 orders for a
+        sold-out product once wrote 9.5 MB of tracebacks). Other errors still raise and
+        reach ``on_stock_reservation_failed``.
+        """
+        try:
+            await self.reserve_stock(order_id=order_id)
+        except OutOfStockError as shortage:
+            logger.info(
+                "order %s: out of stock (product %s)", order_id, shortage.product_id
+            )
+            await self._book_reservation_failure(order_id, shortage)
 
     async def settle_when_done(
         self, *, order_id: int, payment: Task, reservation: Task

@@ -289,3 +289,41 @@ async def test_the_payment_token_never_reaches_a_log(
     assert "payment" in caplog.text  # the failures were logged...
     for secret in ("tok_declined", "tok_error", "tok_logged_nowhere"):
         assert secret not in caplog.text  # ...without the token
+
+
+async def test_fifty_out_of_stock_orders_log_no_error_and_no_traceback(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Selling out is a business outcome: one INFO line per order, never an ERROR with a
+    # traceback (that is for bugs; 1,500 such orders once wrote 9.5 MB of log).
+    caplog.set_level(logging.DEBUG)
+    for _ in range(50):
+        response = await client.post(
+            app.url_path_for("create_order"),
+            json=an_order_payload(items=[a_line(SOLD_OUT)]),
+        )
+        assert response.status_code == 202
+    await wait_for_tasks(app, timeout=5)
+
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+    shortages = [
+        r
+        for r in caplog.records
+        if r.name == "app.orders.pipeline" and "out of stock" in r.getMessage()
+    ]
+    assert len(shortages) == 50
+    assert {r.levelno for r in shortages} == {logging.INFO}
+    last = (await client.get(app.url_path_for("get_order", order_id="50"))).json()
+    assert (last["status"], last["inventory_status"]) == ("inventory_failed", "failed")
+
+
+async def test_a_declined_card_logs_no_error_and_no_traceback(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    order = await place_and_settle(app, client, payment_token="tok_declined")
+
+    assert (order["status"], order["payment_status"]) == ("payment_failed", "failed")
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+    assert any("payment declined" in r.getMessage() for r in caplog.records)
