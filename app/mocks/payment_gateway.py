@@ -1,4 +1,4 @@
-"""Fake payment gateway: idempotent charges and refunds, declines, outages, lost answers.
+"""Fake payment gateway: idempotent charges and refunds, declines, outages, lost answers, holds.
 
 Like real gateways, one Idempotency-Key names one request: reusing a charge's key for a
 refund (or the reverse) is refused with 400, not answered from the other endpoint's cache.
@@ -17,6 +17,10 @@ from app.mocks.fakes import FakeServices, idempotency_key, json_object, json_res
 from app.mocks.store import CHARGE_PREFIX, Tx
 
 SERVICE = "payment"
+# The hold fault: a held charge re-reads the fault this often, and gives up holding after
+# HOLD_LIMIT_S (a forgotten hold must not keep a shutdown waiting forever).
+HOLD_POLL_S = 0.05
+HOLD_LIMIT_S = 60.0
 DECLINED_TOKEN = "tok_declined"
 ERROR_TOKEN = "tok_error"
 
@@ -111,6 +115,20 @@ def lookup(tx: Tx, key: str, fault: str) -> httpx.Response:
     return httpx.Response(200, json=found)
 
 
+async def released(fakes: FakeServices) -> str:
+    """Wait while the payment fault is ``hold``; the fault that replaced it ("ok" if none).
+
+    The fault lives in the fakes' database, so ``PUT /demo/faults`` or any process
+    writing that file (a test, while the server shuts down) releases the charge.
+    """
+    with anyio.move_on_after(HOLD_LIMIT_S):
+        # Polled: another process may change the fault, no in-process event tells.
+        while (fault := await fakes.fault_of(SERVICE)) == "hold":  # noqa: ASYNC110
+            await anyio.sleep(HOLD_POLL_S)
+        return fault
+    return "ok"
+
+
 def install(router: respx.Router, fakes: FakeServices, base_url: str) -> None:
     """Register ``POST /charge``, ``POST /refund`` and ``GET /charges/{key}``."""
     base = base_url.rstrip("/")
@@ -123,6 +141,8 @@ def install(router: respx.Router, fakes: FakeServices, base_url: str) -> None:
 
     async def post_charge(request: httpx.Request) -> httpx.Response:
         fault = await fakes.fault_of(SERVICE)
+        if fault == "hold":
+            fault = await released(fakes)
         if fault == "timeout":
             await no_answer(request)
         if fault == "slow":

@@ -5,7 +5,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PaymentFault = Literal["ok", "decline", "error", "timeout", "slow", "lost_answer"]
+PaymentFault = Literal[
+    "ok", "decline", "error", "timeout", "slow", "lost_answer", "hold"
+]
 EmailFault = Literal["ok", "down", "flaky"]
 DownFault = Literal["ok", "down"]
 
@@ -14,7 +16,8 @@ PAYMENT_FAULTS = (
     "the gateway (nothing charged, the client times out); slow: answers after "
     "fake_payment_slow_s; lost_answer: the charge is made and stored under its "
     "Idempotency-Key, then the answer is lost (the client times out) — a retry with the "
-    "same key, or GET /charges/{key}, gets the stored answer"
+    "same key, or GET /charges/{key}, gets the stored answer; hold: each charge waits "
+    "until the payment fault is changed (at most 60 s), then is answered under the new one"
 )
 
 

@@ -1,10 +1,14 @@
-"""The fake gateway: idempotent charges, lost answers, and the lookup by key."""
+"""The fake gateway: idempotent charges, lost answers, holds, and the lookup by key."""
 
+from pathlib import Path
+
+import anyio
 import httpx
 import pytest
 
 from app.mocks import FakeServices
 from tests.mocks.helpers import PAYMENTS, a_charge, key
+from tests.polling import within
 
 pytestmark = pytest.mark.anyio
 
@@ -117,3 +121,34 @@ async def test_refunds_need_a_charge_and_are_idempotent(
         }
     ]
     assert fakes.refunds["refund-11"] == (200, first.json())
+
+
+async def test_a_held_charge_waits_until_another_process_changes_the_fault(
+    http: httpx.AsyncClient, fakes: FakeServices, fakes_db: Path
+) -> None:
+    fakes.set_faults(payment="hold")
+    answers: list[httpx.Response] = []
+    answered = anyio.Event()
+
+    async def charge() -> None:
+        answers.append(
+            await http.post(f"{PAYMENTS}/charge", json=a_charge(3), headers=key("3"))
+        )
+        answered.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(charge)
+        for _ in range(3):  # several re-reads of the fault: still held
+            await within(anyio.wait_all_tasks_blocked())
+            await anyio.sleep(0.06)
+        assert not answered.is_set()
+        assert fakes.charges == {}
+        # Another connection to the same file, as a test beside a running server does.
+        other = FakeServices(fakes_db)
+        other.set_faults(payment="decline")
+        other.close()
+        await within(answered.wait())
+
+    [answer] = answers
+    assert answer.status_code == 402  # answered under the fault that replaced the hold
+    assert list(fakes.charges) == ["3"]

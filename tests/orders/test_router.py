@@ -108,7 +108,8 @@ async def test_declined_payment_releases_stock_alerts_and_sends_one_notice(
     order = await place_and_settle(app, client, payment_token="tok_declined")
 
     assert (order["status"], order["payment_status"]) == ("payment_failed", "failed")
-    assert order["inventory_status"] in {"released", "failed"}
+    # stock is ample: reserved whatever the decline's timing, then given back
+    assert order["inventory_status"] == "released"
     products = (await client.get("/products")).json()
     assert {p["product_id"]: p["available"] for p in products}[DESK_MAT] == 12
     assert [mail["template"] for mail in fakes.outbox] == ["order_payment_failed"]
