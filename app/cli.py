@@ -5,12 +5,14 @@ import logging
 import math
 import os
 import signal
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from app.config import get_settings
 from app.db_migrate import migrate_database
@@ -53,9 +55,10 @@ def link_base_url(host: str, port: int) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run uvicorn (one worker: the task registry lives in-process); it migrates and seeds."""
+    """Run uvicorn (``--workers N`` processes); each migrates and seeds under one lock."""
     try:
         host, port = serve_address(args.host, args.port, os.environ)
+        workers = worker_count(args.workers, os.environ)
     except ValueError as exc:
         sys.stderr.write(f"fastapi-tasks-demo serve: {exc}\n")
         return 2
@@ -84,11 +87,53 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         # Our own shutdown_timeout bounds the task drain; uvicorn waits for requests first.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
+        workers=workers,
     )
     server = BannerServer(config, banner=banner(settings.public_base_url))
     with lock, sock:
+        if workers > 1:
+            # uvicorn's supervisor: N processes accept on the one socket, a worker that
+            # dies is replaced; the data-directory lock stays with this parent.
+            supervisor = BannerMultiprocess(
+                config, [sock], banner=banner(settings.public_base_url)
+            )
+            supervisor.run()
+            return STARTUP_FAILURE if supervisor.failed_to_start else 0
         server.run(sockets=[sock])
     return 0 if server.started else STARTUP_FAILURE
+
+
+class BannerMultiprocess(Multiprocess):
+    """uvicorn's supervisor, saying where to go once every worker is ready."""
+
+    def __init__(
+        self, config: uvicorn.Config, sockets: list[socket.socket], *, banner: str
+    ) -> None:
+        super().__init__(config, sockets)
+        self._banner = banner
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        timeout = self.config.timeout_worker_healthcheck
+        if all(p.wait_until_ready(timeout, self.should_exit) for p in self.processes):
+            logger.info("%s  [%d workers]", self._banner, len(self.processes))
+
+    @property
+    def failed_to_start(self) -> bool:
+        return any(p.exitcode == STARTUP_FAILURE for p in self.processes)
+
+
+def worker_count(workers: int | None, environ: Mapping[str, str]) -> int:
+    """``--workers``, else ``$WORKERS``, else 1."""
+    if workers is None:
+        raw = environ.get("WORKERS", "").strip() or "1"
+        try:
+            workers = int(raw)
+        except ValueError:
+            raise ValueError(f"WORKERS={raw!r} is not a number") from None
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1 (got {workers})")
+    return workers
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--port", type=int, help="port to bind (default: $PORT, else 8000)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes (default: $WORKERS, else 1); see docs/deployment.md",
     )
     serve.set_defaults(handler=cmd_serve)
 
