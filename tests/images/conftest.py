@@ -1,7 +1,7 @@
 """Image tests: small limits so oversize and bomb cases stay cheap."""
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +60,32 @@ def stuck_render(monkeypatch: pytest.MonkeyPatch) -> Iterator[StuckRender]:
     monkeypatch.setattr(processing, "render_variants", stub)
     yield stub
     stub.release.set()
+
+
+class HeldRender:
+    """The real ``processing.render_variants``, entered only once the test releases it."""
+
+    def __init__(self, render: Callable[..., processing.RenderedImage]) -> None:
+        self._render = render
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> processing.RenderedImage:
+        self.entered.set()
+        if not self.release.wait(timeout=STUCK_DEADLINE_S):
+            raise RuntimeError("the test never released the render")
+        return self._render(*args, **kwargs)
+
+    async def wait_entered(self) -> None:
+        """Return once a job is waiting at the render (fails after the deadline)."""
+        with anyio.fail_after(STUCK_DEADLINE_S):
+            await anyio.to_thread.run_sync(self.entered.wait)
+
+
+@pytest.fixture
+def held_render(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldRender]:
+    """Processing that waits for ``release``; released at teardown at the latest."""
+    held = HeldRender(processing.render_variants)
+    monkeypatch.setattr(processing, "render_variants", held)
+    yield held
+    held.release.set()

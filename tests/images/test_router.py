@@ -11,7 +11,7 @@ from app.db import make_engine, make_session_factory
 from app.images.models import ImageRecord
 from fastapi_tasks.testing import wait_for_tasks
 
-from .conftest import MAX_UPLOAD_BYTES, files_under
+from .conftest import MAX_UPLOAD_BYTES, HeldRender, files_under
 from .imagegen import (
     bmp_bytes,
     bomb_png_bytes,
@@ -250,13 +250,15 @@ async def test_get_unknown_image_is_404(client: httpx.AsyncClient) -> None:
 
 
 async def test_image_is_processing_until_the_task_finishes(
-    app: FastAPI, client: httpx.AsyncClient
+    app: FastAPI, client: httpx.AsyncClient, held_render: HeldRender
 ) -> None:
     response = await upload(client, jpeg_bytes((400, 300)), content_type="image/jpeg")
     image_id = response.json()["image_id"]
-    # committed before scheduling: readable at once, whatever the task's progress
+    await held_render.wait_entered()
+    # committed before scheduling, and the task is held at the render
     first = (await client.get(f"/images/{image_id}")).json()
-    assert first["status"] in ("processing", "ready")
+    assert first["status"] == "processing"
+    held_render.release.set()
     await wait_for_tasks(app, timeout=5)
     assert (await client.get(f"/images/{image_id}")).json()["status"] == "ready"
 
