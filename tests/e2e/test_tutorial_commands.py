@@ -230,3 +230,17 @@ def test_make_walkthrough_runs_the_walkthrough_against_base() -> None:
         check=True,
     )
     assert "fastapi-tasks-demo walkthrough --url http://127.0.0.1:8765" in done.stdout
+
+
+def test_port_8765_make_demo_serves_on_8765() -> None:
+    # "Port 8000 taken? PORT=8765 make demo": make reads PORT from the environment.
+    done = subprocess.run(
+        ["make", "-n", "demo"],
+        cwd=ROOT,
+        env={**os.environ, "PORT": "8765"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "serve --host 127.0.0.1 --port 8765" in done.stdout
