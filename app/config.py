@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(
         default=30.0, gt=0, description="How long shielded tasks may run at shutdown"
     )
+    request_body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest a client may take to send a request body, from its arrival (408 after)",
+    )
     log_level: str = Field(default="INFO", description="Log level of the service")
 
     payment_gateway: PaymentGatewayConfig = Field(

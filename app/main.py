@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from app.analytics.router import router as analytics_router
+from app.body_timeout import BodyTimeoutMiddleware
 from app.config import Settings, get_settings
 from app.demo import router as demo_router
 from app.docs_ui import install_offline_docs
@@ -108,7 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     register_error_handlers(app)
     register_fallback_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.request_body_timeout_s)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every line has the request id
 
     app.include_router(health_router)
     app.include_router(orders_router)
