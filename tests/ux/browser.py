@@ -8,8 +8,10 @@ test can prove the page asked nothing of any host but the test server.
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -130,3 +132,29 @@ def foreign(urls: list[str], allowed_host: str = "127.0.0.1") -> list[str]:
         if urlsplit(u).scheme in {"http", "https", "ws", "wss"}
         and urlsplit(u).hostname != allowed_host
     ]
+
+
+_VERDICT = re.compile(r'<body data-verdict="([^"]*)"')
+
+
+def script_syntax_error(script: str, workdir: Path) -> str | None:
+    """Compile ``script`` in Chromium without running it: None, or the error it raises.
+
+    ``new Function(source)`` parses the whole text as a function body (what a syntax
+    check needs) and runs nothing, so no other tool (node) is needed for the check.
+    """
+    source = json.dumps(script).replace("</", "<\\/")  # cannot close the <script>
+    checker = workdir / "syntax-check.html"
+    checker.write_text(
+        "<!doctype html><html><body><script>\n"
+        f"const source = {source};\n"
+        "let verdict = 'ok';\n"
+        "try { new Function(source); } catch (e) { verdict = e.name + ': ' + e.message; }\n"
+        "document.body.setAttribute('data-verdict', verdict);\n"
+        "</script></body></html>\n",
+        encoding="utf-8",
+    )
+    found = _VERDICT.search(load(checker.as_uri(), budget_ms=500).dom)
+    assert found is not None, "the syntax check page did not run"
+    verdict = html.unescape(found.group(1))
+    return None if verdict == "ok" else verdict

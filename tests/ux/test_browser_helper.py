@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ux.browser import _requests, chromium_or_skip, foreign
+from tests.ux.browser import _requests, chromium_or_skip, foreign, script_syntax_error
 
 
 def test_missing_chromium_skips_outside_ci(
@@ -81,3 +81,12 @@ def test_net_log_split_and_foreign_hosts(tmp_path: Path) -> None:
     assert browser == ["https://update.invalid/check"]
     assert foreign(page) == ["https://cdn.invalid/x.svg"]
     assert foreign(["data:image/png;base64,AA==", "/relative"]) == []
+
+
+def test_syntax_check_reports_the_error_and_runs_nothing(tmp_path: Path) -> None:
+    assert script_syntax_error("const a = ;", tmp_path) == (
+        "SyntaxError: Unexpected token ';'"
+    )
+    # valid, with a "</script>" in a string; running it would have thrown
+    valid = "const closing = '</script>'; throw new Error(closing);"
+    assert script_syntax_error(valid, tmp_path) is None
