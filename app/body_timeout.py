@@ -26,6 +26,11 @@ class RequestBodyTimeoutError(HTTPException):
     exception type would become a 400.
     """
 
+    # Class-level: what the API documentation shows (app.errors.error_responses).
+    status_code = status.HTTP_408_REQUEST_TIMEOUT
+    detail = "The request body was not received within 30 s"
+    summary = "The body did not arrive within REQUEST_BODY_TIMEOUT_S (the connection is closed)"
+
     def __init__(self, timeout_s: float) -> None:
         super().__init__(
             status_code=status.HTTP_408_REQUEST_TIMEOUT,

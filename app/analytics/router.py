@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 
 from app.analytics import service
 from app.analytics.dependencies import TrackerDep
+from app.analytics.exceptions import AnalyticsOverloadedError
 from app.analytics.schemas import (
     MAX_USER_ID,
     AnalyticsStats,
@@ -15,26 +16,16 @@ from app.analytics.schemas import (
 )
 from app.analytics.tracking import TrackerOverloadedError
 from app.db import SessionDep
-from app.errors import UNREADABLE_BODY
+from app.errors import UNREADABLE_BODY, error_responses
 
 router = APIRouter(tags=["analytics"])
-
-OVERLOADED_DETAIL = "Analytics buffers are full; retry after the Retry-After delay"
-
-_OVERLOADED = {
-    "description": "Too many events held in memory (or shutting down); retry later",
-    "headers": {
-        "Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}
-    },
-    "content": {"application/json": {"example": {"detail": OVERLOADED_DETAIL}}},
-}
 
 
 @router.post(
     "/track",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Track an event (buffered per user, sent in batches)",
-    responses={**UNREADABLE_BODY, status.HTTP_503_SERVICE_UNAVAILABLE: _OVERLOADED},
+    responses={**UNREADABLE_BODY, **error_responses(AnalyticsOverloadedError)},
 )
 async def track_event(body: EventCreate, tracker: TrackerDep) -> TrackAccepted:
     """Buffer the event with a server-side UTC timestamp; it leaves memory with its
@@ -46,11 +37,7 @@ async def track_event(body: EventCreate, tracker: TrackerDep) -> TrackAccepted:
             event=body.event, user_id=body.user_id, properties=body.properties
         )
     except TrackerOverloadedError:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=OVERLOADED_DETAIL,
-            headers={"Retry-After": str(tracker.retry_after_s)},
-        ) from None
+        raise AnalyticsOverloadedError(tracker.retry_after_s) from None
     return TrackAccepted()
 
 

@@ -74,7 +74,9 @@ class EventCreate(BaseModel):
 
     event: Text = Field(min_length=1, max_length=200, description="Event name")
     user_id: int = Field(
-        gt=0, le=MAX_USER_ID, description="Who did it (not checked against users)"
+        gt=0,
+        lt=MAX_USER_ID + 1,  # see app.orders.schemas.ID_BOUND
+        description="Who did it (not checked against users)",
     )
     properties: Properties = Field(default_factory=dict)
 

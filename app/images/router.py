@@ -1,26 +1,30 @@
 """Image endpoints: upload (verified, then processed in the background) and read back."""
 
 import functools
-from typing import Annotated, Any
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, File, UploadFile, status
+from fastapi import APIRouter, status
 
 from app.analytics.dependencies import TrackerDep
 from app.clients.dependencies import CdnDep
 from app.config import SettingsDep
 from app.db import SessionDep, SessionFactoryDep
-from app.errors import UNREADABLE_BODY
+from app.errors import UNREADABLE_BODY, error_responses
 from app.images import service, storage
 from app.images.dependencies import ExistingImage, UserIdQuery, VerifyLimiterDep
-from app.images.exceptions import UnsupportedImageError
+from app.images.exceptions import (
+    ImageNotFoundError,
+    UnsupportedImageError,
+    UploadTooLargeError,
+)
 from app.images.owner import UploadOwnerDep
 from app.images.processing import InvalidImageError, inspect_image
 from app.images.schemas import ImageRead, ImageUploadAccepted
 from app.images.storage import UploadPaths
 from app.images.task_error_handlers import on_process_upload_failed
 from app.images.tasks import process_upload
+from app.images.upload_file import ImageFile
 from app.images.upload_limit import UploadLimitRoute
 from fastapi_tasks import Tasks
 
@@ -32,26 +36,18 @@ router = APIRouter(
 PROCESS_TASK_NAME = "images.process_upload"
 
 
-def _error(description: str, detail: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"example": {"detail": detail}}},
-    }
-
-
 @router.post(
     "/upload-image",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Upload an image; it is optimized, thumbnailed and put on the CDN",
     responses={
         **UNREADABLE_BODY,
-        413: _error("Over the size limit", "The upload is larger than the limit"),
-        415: _error("Not a PNG, JPEG, GIF or WebP", "The image data is truncated"),
+        **error_responses(UploadTooLargeError, UnsupportedImageError),
     },
 )
 async def upload_image(
     user_id: UserIdQuery,
-    file: Annotated[UploadFile, File(description="A PNG, JPEG, GIF or WebP image")],
+    file: ImageFile,
     session: SessionDep,
     sessions: SessionFactoryDep,
     settings: SettingsDep,
@@ -117,7 +113,7 @@ async def upload_image(
 @router.get(
     "/images/{image_id}",  # noqa: FAST003 - read by the ExistingImage dependency
     summary="An image's processing status and CDN URLs",
-    responses={404: _error("Unknown image id", "Image not found")},
+    responses=error_responses(ImageNotFoundError),
 )
 async def get_image(image: ExistingImage) -> ImageRead:
     return ImageRead.model_validate(image)

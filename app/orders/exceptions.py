@@ -6,18 +6,24 @@ from app.errors import DomainError
 
 
 class OrderNotFoundError(DomainError):
+    """No order has this id."""
+
     status_code = status.HTTP_404_NOT_FOUND
     detail = "Order not found"
 
 
 class UnknownProductError(DomainError):
+    """A line names a product the catalogue does not have."""
+
     status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
     detail = "Unknown product"
 
 
 class PriceMismatchError(DomainError):
+    """A line's price differs from the catalogue's (prices come from the catalogue)."""
+
     status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
-    detail = "The price does not match the catalogue"
+    detail = "Price of product 1 is 89.99, not 10"
 
 
 class OutOfStockError(DomainError):

@@ -3,9 +3,14 @@
 from fastapi import APIRouter, status
 
 from app.db import SessionDep
-from app.errors import UNREADABLE_BODY
+from app.errors import UNREADABLE_BODY, error_responses
 from app.orders import service
 from app.orders.dependencies import ExistingOrder, OrderPipelineDep
+from app.orders.exceptions import (
+    OrderNotFoundError,
+    PriceMismatchError,
+    UnknownProductError,
+)
 from app.orders.models import Order, OrderStatus
 from app.orders.schemas import (
     OrderAccepted,
@@ -61,9 +66,11 @@ async def list_products(session: SessionDep) -> list[ProductRead]:
     summary="Place an order; payment, stock and notifications run as background tasks",
     responses={
         **UNREADABLE_BODY,
-        422: {
-            "description": "No items, unknown product, bad e-mail or a price that differs"
-        },
+        **error_responses(
+            UnknownProductError,
+            PriceMismatchError,
+            invalid="No items, a bad e-mail address, quantity or price",
+        ),
     },
 )
 async def create_order(
@@ -83,7 +90,7 @@ async def create_order(
 @router.get(
     "/orders/{order_id}",  # noqa: FAST003 - read by ExistingOrder's dependency
     summary="An order with its payment and inventory status",
-    responses={404: {"description": "Order not found"}},
+    responses=error_responses(OrderNotFoundError),
 )
 async def get_order(order: ExistingOrder, session: SessionDep) -> OrderRead:
     messages = await outbox.for_subject(

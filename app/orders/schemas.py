@@ -22,6 +22,9 @@ from app.text_input import StorableText
 
 # SQLite integers are 64-bit: a larger id would fail in the driver (a 500), not be a 422/404.
 MAX_ID = 2**63 - 1
+# Said as "below 2**63" rather than "at most 2**63 - 1": FastAPI's OpenAPI models hold
+# bounds as floats, and 2**63 - 1 rounds up to 2**63 there, while 2**63 itself is exact.
+ID_BOUND = MAX_ID + 1
 
 # Exact Decimal inside; a JSON number outside. float() of a 2-place Decimal prints back
 # as the same digits (shortest repr), so 59.97 never turns into 59.970000000000006.
@@ -73,7 +76,7 @@ PriceIn = Annotated[
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    product_id: int = Field(gt=0, le=MAX_ID, examples=[1])
+    product_id: int = Field(gt=0, lt=ID_BOUND, examples=[1])
     quantity: int = Field(ge=1, le=100, examples=[2])
     price: PriceIn = Field(
         description="Unit price the client saw; must equal the catalogue price",
@@ -95,7 +98,7 @@ class OrderCreate(BaseModel):
         }
     )
 
-    user_id: int = Field(gt=0, le=MAX_ID)
+    user_id: int = Field(gt=0, lt=ID_BOUND)
     email: EmailAddress
     items: list[OrderLineIn] = Field(min_length=1, max_length=50)
     payment_token: Annotated[SecretStr, StorableText()] = Field(

@@ -13,6 +13,11 @@ class EmailTakenError(DomainError):
     """
 
     status_code = status.HTTP_409_CONFLICT
+    summary = (
+        "The e-mail address is taken, verified or not (compared with letter case and "
+        "Unicode forms folded: full-width letters and Full@Example.com match "
+        "full@example.com)"
+    )
     detail = (
         "An account with this e-mail address already exists; if it is not verified, "
         "POST /verification/resend sends a new link"
@@ -20,7 +25,10 @@ class EmailTakenError(DomainError):
 
 
 class InvalidTokenError(DomainError):
-    """The token is unknown, expired, used or replaced; all look alike on purpose."""
+    """The token is unknown, expired, already used, or replaced by a newer link.
+
+    All look alike on purpose.
+    """
 
     status_code = status.HTTP_400_BAD_REQUEST
     detail = "Invalid or expired token"

@@ -6,7 +6,7 @@ alert if it fails for good). If that task dies with the process, the sweeper del
 """
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import HTMLResponse
@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from app.analytics.dependencies import TrackerDep
 from app.config import SettingsDep
 from app.db import SessionDep
-from app.errors import UNREADABLE_BODY
+from app.errors import UNREADABLE_BODY, error_responses
 from app.outbox import service as outbox_service
 from app.outbox.delivery import Outbox
 from app.outbox.dependencies import OutboxDep
@@ -40,40 +40,9 @@ from fastapi_tasks import Tasks
 router = APIRouter(tags=["users"])
 
 
-def _error(description: str, detail: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"example": {"detail": detail}}},
-    }
-
-
-def _invalid(description: str, field: str, msg: str) -> dict[str, Any]:
-    # FastAPI's own 422 schema, plus an example; the body never echoes the input.
-    error = {"loc": ["body", field], "msg": msg, "type": "value_error"}
-    return {
-        "description": description,
-        "content": {
-            "application/json": {
-                "schema": {"$ref": "#/components/schemas/HTTPValidationError"},
-                "example": {"detail": [error]},
-            }
-        },
-    }
-
-
 _NOT_AN_ADDRESS = (
     "value is not a valid email address: An email address must have an @-sign."
 )
-_CONFLICT = _error(
-    "The e-mail address is taken, verified or not (compared with letter case and "
-    "Unicode forms folded: full-width letters and Full@Example.com match full@example.com)",
-    EmailTakenError.detail,
-)
-_BAD_TOKEN = _error(
-    "The token is unknown, expired, already used, or replaced by a newer link",
-    InvalidTokenError.detail,
-)
-_NOT_FOUND = _error("No user has this id", UserNotFoundError.detail)
 
 
 def _deliver_emails(tasks: Tasks, outbox: Outbox, *, name: str, user_id: int) -> None:
@@ -89,12 +58,11 @@ def _deliver_emails(tasks: Tasks, outbox: Outbox, *, name: str, user_id: int) ->
     summary="Register a user and e-mail them a verification link",
     responses={
         **UNREADABLE_BODY,
-        status.HTTP_409_CONFLICT: _CONFLICT,
-        status.HTTP_422_UNPROCESSABLE_CONTENT: _invalid(
-            "Invalid e-mail address, a password under 8 characters or over 72 bytes, "
-            "or an empty name",
-            "email",
-            _NOT_AN_ADDRESS,
+        **error_responses(
+            EmailTakenError,
+            invalid="Invalid e-mail address, a password under 8 characters or over 72 "
+            "bytes, or an empty name",
+            invalid_example=("email", _NOT_AN_ADDRESS),
         ),
     },
 )
@@ -137,8 +105,9 @@ async def register_user(
     summary="E-mail a fresh verification link (at most one a minute per account)",
     responses={
         **UNREADABLE_BODY,
-        status.HTTP_422_UNPROCESSABLE_CONTENT: _invalid(
-            "Not an e-mail address (or no `email` field)", "email", _NOT_AN_ADDRESS
+        **error_responses(
+            invalid="Not an e-mail address (or no `email` field)",
+            invalid_example=("email", _NOT_AN_ADDRESS),
         ),
     },
 )
@@ -171,7 +140,7 @@ async def resend_verification(
 @router.post(
     "/verify",
     summary="Verify an e-mail address with the token from the e-mailed link",
-    responses={status.HTTP_400_BAD_REQUEST: _BAD_TOKEN},
+    responses=error_responses(InvalidTokenError),
 )
 async def verify_email(
     token: Annotated[
@@ -215,7 +184,7 @@ async def verify_email_page(
 @router.get(
     "/users/{user_id}",  # noqa: FAST003
     summary="Show a user, whether their e-mail is verified, and their e-mails' delivery",
-    responses={status.HTTP_404_NOT_FOUND: _NOT_FOUND},
+    responses=error_responses(UserNotFoundError),
 )
 async def get_user(user: ExistingUser, session: SessionDep) -> UserRead:
     messages = await outbox_service.for_subject(

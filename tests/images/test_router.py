@@ -278,3 +278,37 @@ async def test_demo_cdn_serves_nothing_outside_its_directory(
     response = await client.get(f"/demo/cdn/{path}")
     assert response.status_code == 404
     assert response.json() == {"detail": "No such file on the demo CDN"}
+
+
+def _multipart(disposition: bytes) -> tuple[bytes, dict[str, str]]:
+    body = (
+        b"--XyZ\r\nContent-Disposition: form-data; " + disposition + b"\r\n"
+        b"Content-Type: image/png\r\n\r\n" + png_bytes((5, 5)) + b"\r\n--XyZ--\r\n"
+    )
+    return body, {"content-type": "multipart/form-data; boundary=XyZ"}
+
+
+@pytest.mark.parametrize(
+    ("disposition", "message"),
+    [
+        (b'name="file"', "Expected a file, got a plain form field"),
+        (b'name="file"; filename=""', "The file part has an empty file name"),
+        (b'name="file"; filename="a\x00.png"', "NUL"),
+    ],
+)
+async def test_a_file_part_without_a_usable_name_is_a_422_a_person_can_act_on(
+    client: httpx.AsyncClient, disposition: bytes, message: str
+) -> None:
+    body, headers = _multipart(disposition)
+
+    response = await client.post(
+        "/upload-image?user_id=1", content=body, headers=headers
+    )
+
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "file"]
+    assert message in problem["msg"]
+    assert "<class" not in response.text
+    if b"filename" not in disposition or b'""' in disposition:
+        assert 'filename="photo.png"' in problem["msg"]  # says what to send instead

@@ -215,9 +215,10 @@ def test_resend_is_documented(app: FastAPI) -> None:
 
     assert operation["tags"] == ["users"]
     assert operation["summary"]
-    assert set(operation["responses"]) == {"202", "400", "422"}
+    assert set(operation["responses"]) == {"202", "400", "408", "422"}
     invalid = operation["responses"]["422"]["content"]["application/json"]
-    assert invalid["example"]["detail"][0]["loc"] == ["body", "email"]
+    [example] = invalid["examples"].values()
+    assert example["value"]["detail"][0]["loc"] == ["body", "email"]
     schemas = app.openapi()["components"]["schemas"]
     assert invalid["schema"]["$ref"].rsplit("/", 1)[-1] in schemas
     assert schemas["ResendAccepted"]["examples"] == [{"message": RESEND_MESSAGE}]
