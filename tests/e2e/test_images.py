@@ -87,6 +87,19 @@ async def settled(http: httpx.AsyncClient, image_id: int) -> dict[str, Any]:
     return result
 
 
+async def temp_files_removed(data_dir: Path) -> None:
+    """Wait until the upload's temporary files are gone.
+
+    The job records its outcome first and removes its files in a ``finally`` after it, so
+    a test that saw "ready" or "failed" may be a moment early.
+    """
+
+    async def removed() -> bool:
+        return files_under(upload_dir(data_dir)) == []
+
+    await poll(removed)
+
+
 async def fetch_from_demo_cdn(http: httpx.AsyncClient, url: str) -> httpx.Response:
     # the URL's host is the configured public base URL; the path is what /demo/cdn serves
     path = httpx.URL(url).path
@@ -152,7 +165,7 @@ async def test_upload_becomes_ready_with_bounded_thumbnail(
     assert image_size(served.content) == thumbnail
     original = await fetch_from_demo_cdn(http, image["original_url"])
     assert original.content == data  # the original is kept byte for byte
-    assert files_under(upload_dir(data_dir)) == []
+    await temp_files_removed(data_dir)
 
 
 @pytest.mark.parametrize(
@@ -261,7 +274,7 @@ async def test_traversal_filename_on_a_real_image_is_stored_under_a_generated_na
     assert image["status"] == "ready"
     assert "passwd" not in image["original_url"]
     assert not (data_dir / "etc").exists()
-    assert files_under(upload_dir(data_dir)) == []
+    await temp_files_removed(data_dir)
 
 
 async def test_cdn_down_marks_image_failed_and_removes_temp_files(
@@ -275,7 +288,7 @@ async def test_cdn_down_marks_image_failed_and_removes_temp_files(
     assert image["status"] == "failed"
     assert image["error"] == "HTTPStatusError: the CDN answered 503"
     assert image["thumbnail_url"] is None
-    assert files_under(upload_dir(data_dir)) == []
+    await temp_files_removed(data_dir)
     calls = (await http.get("/demo/calls", params={"service": "cdn"})).json()
     assert any(call["status"] == 503 for call in calls)
 
