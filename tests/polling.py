@@ -15,11 +15,13 @@ async def poll(
     check: Callable[[], Awaitable[Any]], *, deadline_s: float = DEADLINE_S
 ) -> Any:
     """Call ``check`` until it returns something truthy; fail after the deadline."""
-    with anyio.fail_after(deadline_s):
+    with anyio.move_on_after(deadline_s):
         while True:
             if result := await check():
                 return result
             await anyio.sleep(0.02)
+    name = getattr(check, "__qualname__", repr(check))
+    pytest.fail(f"{name} still false after {deadline_s} s")
 
 
 async def within(awaitable: Awaitable[T], *, deadline_s: float = DEADLINE_S) -> T:
