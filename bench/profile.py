@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--variant",
         default="ours",
-        choices=("ours", "ours-declare", "none", "background"),
+        choices=("ours", "ours-declare", "none", "background", "depends", "floor"),
     )
     parser.add_argument(
         "--requests", type=int, default=8000, help="profiled requests (default 8000)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -12,13 +13,17 @@ import anyio.to_thread
 
 __all__ = ["call_sync_or_async", "is_async_callable"]
 
+CO_COROUTINE = inspect.CO_COROUTINE
+
 
 def is_async_callable(func: Any) -> bool:
     """True for ``async def`` functions, partials of them and objects with an async ``__call__``."""
+    if isinstance(func, types.FunctionType) and func.__code__.co_flags & CO_COROUTINE:
+        return True  # a plain ``async def``: the common case, one flag test
+    if inspect.iscoroutinefunction(func):  # unwraps partials and methods
+        return True
     while isinstance(func, functools.partial):
         func = func.func
-    if inspect.iscoroutinefunction(func):
-        return True
     call = getattr(func, "__call__", None)  # noqa: B004 - we need the bound __call__ itself
     return call is not None and inspect.iscoroutinefunction(call)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,6 +37,15 @@ class TaskCounters:
     failed: int = 0
     retried: int = 0
     cancelled: int = 0
+
+
+def _in_worker_thread() -> bool:
+    """True outside the event loop: in a sync endpoint's or sync task's worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False
 
 
 class TaskRegistry:
@@ -65,7 +74,7 @@ class TaskRegistry:
         self._limiters: dict[str, anyio.CapacityLimiter] = {}
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._closing = False
-        # The app's event loop: sync endpoints and tasks hand their tasks over to it.
+        # The app's event loop (set when its lifespan starts), see ``_event_loop``.
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- reading -------------------------------------------------------------------------
@@ -121,21 +130,25 @@ class TaskRegistry:
     # ---- scheduling (called by the scheduler; from a worker thread too) -------------------
     def start(self, task: Task, context: contextvars.Context) -> None:
         """Register ``task`` and start it now, in ``context`` (copied when it was scheduled)."""
-        if self._on_loop(self.start, task, context):
-            self._counters.scheduled += 1
-            self._active[task] = None
-            self._start(task, context)
+        if _in_worker_thread():
+            self._hand_over(self.start, task, context)
+            return
+        self._counters.scheduled += 1
+        self._start(task, context)
 
     def hold(self, task: Task) -> None:
         """Register ``task`` as pending: it starts at its start point (``start_held``)."""
-        if self._on_loop(self.hold, task):
-            self._counters.scheduled += 1
-            self._active[task] = None
+        if _in_worker_thread():
+            self._hand_over(self.hold, task)
+            return
+        self._counters.scheduled += 1
+        self._active[task] = None
 
     def start_held(self, held: Iterable[tuple[Task, contextvars.Context]]) -> None:
         """Start tasks registered by ``hold``, in order (their start point came)."""
         for task, context in held:
-            self._start(task, context)
+            if task in self._active:  # else cancelled while it was held
+                self._start(task, context)
 
     def drop(self, tasks: Iterable[Task]) -> None:
         """Tasks registered by ``hold`` whose start point never came: cancelled, never run."""
@@ -155,22 +168,15 @@ class TaskRegistry:
         atask.add_done_callback(lambda _: self._finish(task, TaskState.CANCELLED))
         atask.cancel()
 
-    def _on_loop(self, method: Any, *args: Any) -> bool:
-        """True on the event loop; from a worker thread, ``method`` is handed over to it."""
-        try:
-            self._loop = asyncio.get_running_loop()
-        except RuntimeError:
-            if self._loop is None:
-                raise RuntimeError(
-                    "fastapi_tasks: cannot schedule from a thread before the app's event loop ran"
-                ) from None
-            self._loop.call_soon_threadsafe(method, *args)
-            return False
-        return True
+    def _hand_over(self, method: Callable[..., None], *args: object) -> None:
+        """From a worker thread (a sync endpoint or task): call ``method`` on the app's loop."""
+        if self._loop is None:
+            raise RuntimeError(
+                "fastapi_tasks: cannot schedule from a thread before the app's event loop ran"
+            )
+        self._loop.call_soon_threadsafe(method, *args)
 
     def _start(self, task: Task, context: contextvars.Context) -> None:
-        if task not in self._active:  # cancelled while held
-            return
         if self._closing and not task.config.shield:
             self._finish(task, TaskState.CANCELLED)
             return
@@ -217,9 +223,9 @@ class TaskRegistry:
 
     def _finish(self, task: Task, state: TaskState) -> None:
         """File ``task``'s outcome (once): history, counters, idle waiters."""
-        if task not in self._active:
+        if task.done:
             return
-        del self._active[task]
+        self._active.pop(task, None)
         task.mark_finished(state)
         self._finished.append(task)
         counters = self._counters

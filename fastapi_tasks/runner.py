@@ -34,7 +34,7 @@ async def run_task(task: Task) -> Outcome:
     """
     task.mark_running()
     config = task.config
-    allowed = 1 + max(0, config.retries or 0)
+    allowed = 1 + (config.retries or 0)  # a negative count means no retries too
     delays: Iterator[float] | None = None
     retries = 0
     while True:

@@ -214,15 +214,7 @@ class TasksScheduler(_TaskConfigurer):
         kwargs: dict[str, Any],
     ) -> Task:
         registry = self._registry
-        task = Task(
-            fn,
-            args,
-            kwargs,
-            config,
-            mode,
-            request_id=self.request_id,
-            route=self.route,
-        )
+        task = Task(fn, args, kwargs, config, mode, None, self.request_id, self.route)
         context = contextvars.copy_context()
         phase = self._phase
         if (
@@ -243,22 +235,23 @@ class TasksScheduler(_TaskConfigurer):
     def _endpoint_returned(self, ok: bool) -> None:
         self._phase = 1
         self._endpoint_ok = ok
-        held, self._after_route = self._after_route, []
-        if ok:
+        if not ok:
+            # The endpoint raised: neither batch of this request starts.
+            held = self._after_route + self._after_response
+            self._after_route, self._after_response = [], []
+            self._registry.drop(task for task, _ in held)
+        elif self._after_route:
+            held, self._after_route = self._after_route, []
             self._registry.start_held(held)
-            return
-        # The endpoint raised: neither batch of this request starts.
-        held += self._after_response
-        self._after_response = []
-        self._registry.drop(task for task, _ in held)
 
     def _response_sent(self) -> None:
         self._phase = 2
-        held, self._after_response = self._after_response, []
-        if self._endpoint_ok:
-            self._registry.start_held(held)
-        else:
-            self._registry.drop(task for task, _ in held)
+        if self._after_response:
+            held, self._after_response = self._after_response, []
+            if self._endpoint_ok:
+                self._registry.start_held(held)
+            else:  # scheduled after the endpoint raised (e.g. by a dependency's teardown)
+                self._registry.drop(task for task, _ in held)
 
 
 def new_request_scheduler(
