@@ -1,6 +1,7 @@
 """Each task runs in an asyncio task of its own, started with ``loop.create_task``."""
 
 import asyncio
+import gc
 
 import anyio
 import anyio.lowlevel
@@ -126,3 +127,45 @@ def test_registry_used_from_two_event_loops_one_after_another() -> None:
     asyncio.run(round_(1))
     asyncio.run(round_(2))
     assert ran == [1, 2]
+
+
+async def test_a_request_with_tasks_leaves_no_reference_cycle_behind() -> None:
+    """Everything of a request is freed by reference counting, not left to the collector.
+
+    A cycle per request (the scheduler once kept its two batches, which refer back to it)
+    made the garbage collector run every few hundred requests: ~3 µs per request.
+    """
+    app = FastAPI()
+    add_tasks(app)
+
+    async def noop() -> None:
+        return None
+
+    @app.get("/work")
+    async def work(tasks: Tasks) -> dict[str, bool]:
+        tasks.schedule(noop)
+        tasks.after_route.schedule(noop)
+        tasks.after_response.schedule(noop)
+        return {"ok": True}
+
+    async with lifespan_client(app) as client:
+        assert (await client.get("/work")).status_code == 200  # warm-up
+        await wait_for_tasks(app, timeout=5)
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(5):
+                assert (await client.get("/work")).status_code == 200
+            await wait_for_tasks(app, timeout=5)
+            gc.collect()
+            ours = [
+                type(obj).__qualname__
+                for obj in gc.garbage
+                if type(obj).__module__.startswith("fastapi_tasks")
+            ]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    assert ours == []
