@@ -7,6 +7,7 @@ Each request opens its own connection, so the kernel hands requests to both work
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,22 +83,49 @@ async def place_all(http: httpx.AsyncClient, count: int, product: int) -> list[s
     return [await final_status(http, order_id) for order_id in order_ids]
 
 
-async def workers_that_ran_tasks(http: httpx.AsyncClient) -> set[int]:
-    """Both workers' pids, asking /demo/tasks (per process) until each answered."""
+async def workers_that_ran(
+    http: httpx.AsyncClient, task_name: str, since: datetime
+) -> set[int]:
+    """Pids of the workers whose registry (per process) holds a ``task_name`` task
+    scheduled after ``since``.
+
+    Asked 8 times at once: one request at a time tends to reach the same idle worker.
+    """
     seen: set[int] = set()
 
-    async def both() -> bool:
+    async def ask() -> None:
         tasks = (await http.get("/demo/tasks")).json()
-        seen.update(task["worker"] for task in tasks)
-        return len(seen) >= 2
+        seen.update(
+            task["worker"]
+            for task in tasks
+            if task["name"] == task_name
+            and datetime.fromisoformat(task["scheduled_at"]) >= since
+        )
 
-    await poll(both, deadline_s=10)
+    async with anyio.create_task_group() as group:
+        for _ in range(8):
+            group.start_soon(ask)
     return seen
+
+
+async def until_both_workers_ran(
+    http: httpx.AsyncClient, product: int, statuses: list[str], since: datetime
+) -> None:
+    """More orders (``statuses`` gets theirs) until both workers charged one since."""
+
+    async def both() -> bool:
+        if len(await workers_that_ran(http, "orders.charge_payment", since)) == 2:
+            return True
+        statuses.extend(await place_all(http, 6, product))
+        return False
+
+    await poll(both, deadline_s=30)
 
 
 async def test_30_concurrent_orders_for_12_units_confirm_exactly_12(
     http: httpx.AsyncClient,
 ) -> None:
+    started = datetime.now(UTC)
     statuses = await place_all(http, 30, DESK_MAT)
     assert statuses.count("confirmed") == 12, statuses
     assert statuses.count("inventory_failed") == 18, statuses
@@ -105,19 +133,22 @@ async def test_30_concurrent_orders_for_12_units_confirm_exactly_12(
         p for p in (await http.get("/products")).json() if p["product_id"] == DESK_MAT
     )
     assert desk_mat["available"] == 0
-    assert len(await workers_that_ran_tasks(http)) == 2
+    # both workers took orders (the sold-out desk mat: later ones change nothing)
+    await until_both_workers_ran(http, DESK_MAT, statuses, started)
+    assert statuses.count("confirmed") == 12, statuses
 
 
 async def test_a_fault_set_once_applies_to_both_workers(
     http: httpx.AsyncClient,
 ) -> None:
+    switched = datetime.now(UTC)
     response = await http.put("/demo/faults", json={"payment": "decline"})
     assert response.status_code == 200
     try:
         statuses = await place_all(http, 12, KEYBOARD)
+        await until_both_workers_ran(http, KEYBOARD, statuses, switched)
         # every worker read the switch from the shared fakes.db
         assert set(statuses) == {"payment_failed"}, statuses
-        assert len(await workers_that_ran_tasks(http)) == 2
     finally:
         await http.put("/demo/faults", json={"payment": "ok"})
 
