@@ -3,6 +3,7 @@
 Waiting is on events or polling with a deadline; nothing sleeps and hopes.
 """
 
+import json
 import random
 import sqlite3
 from collections import Counter
@@ -366,3 +367,56 @@ async def test_registration_is_tracked_through_the_buffered_tracker(
             response.json()["user_id"],
         )
         await assert_balanced(client)
+
+
+# -- hostile text ---------------------------------------------------------------------
+
+# Text that is legal and awkward: every one must come back from the database exactly.
+AWKWARD_TEXT = [
+    "\u2028\u2029",  # JavaScript line separators
+    "\U0001f600 \u202eRTL",  # astral plane, right-to-left override
+    "\uffff\ufffe\ufeff",  # noncharacters and a BOM
+    "\x01\x1f\x7f",  # control characters other than NUL
+    "\\u0000 as six characters",
+]
+
+
+async def test_awkward_but_legal_text_is_stored_and_read_back_exactly(
+    client: httpx.AsyncClient,
+) -> None:
+    await set_analytics(client, "down")  # so the batch lands in the database
+    properties: dict[str, Any] = {text: [text, {text: text}] for text in AWKWARD_TEXT}
+    body = {"event": AWKWARD_TEXT[1], "user_id": 7, "properties": properties}
+    assert (await client.post("/track", json=body)).status_code == 202
+
+    final = (await client.post("/analytics/flush")).json()
+
+    assert (final["stored"], final["lost"]) == (1, 0)
+    [event] = await stored(client, 7)
+    assert (event["event"], event["properties"]) == (AWKWARD_TEXT[1], properties)
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        {"q": "\ud800"},
+        {"deep": [{"k": "a\x00"}]},
+        {"\udc00": 1},
+        {"a\x00b": 1},
+    ],
+)
+async def test_a_lone_surrogate_or_nul_anywhere_in_properties_is_refused(
+    client: httpx.AsyncClient, properties: dict[str, Any]
+) -> None:
+    # As the issue found it: 202, then the user's batch could never be sent or stored and
+    # GET /analytics/events answered 500 for that user from then on.
+    content = json.dumps({"event": "x", "user_id": 8, "properties": properties})
+
+    response = await client.post(
+        "/track", content=content, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert "properties" in response.json()["detail"][0]["loc"]
+    assert (await client.post("/analytics/flush")).json()["sent"] == 0
+    assert await stored(client, 8) == []
