@@ -16,6 +16,7 @@ from app.logging_setup import (
     redact_query,
 )
 from app.main import create_app
+from tests.hostile.live_server import serving
 
 
 @pytest.fixture
@@ -130,3 +131,28 @@ async def test_an_unhandled_error_is_logged_with_the_request_id(
     [line] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "RuntimeError" in line.getMessage()
     assert line.__dict__["request_id"] == "req-42"
+
+
+def test_the_servers_traceback_of_an_unhandled_error_carries_the_request_id(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Under a real uvicorn: Starlette answers 500, then re-raises so the server logs the
+    # traceback ("Exception in ASGI application"); that line must name the request too.
+    app = create_app(settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    caplog.handler.addFilter(RequestIdFilter())
+    with serving(app) as (host, port):
+        response = httpx.get(
+            f"http://{host}:{port}/boom", headers={"X-Request-ID": "req-43"}
+        )
+
+    assert response.status_code == 500
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert {r.name for r in errors} >= {"uvicorn.error", "app.main"}
+    assert {r.__dict__["request_id"] for r in errors} == {"req-43"}
+    [traceback] = [r for r in errors if r.exc_info]
+    assert traceback.name == "uvicorn.error"
