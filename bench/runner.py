@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -211,8 +212,14 @@ def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def spread(values: Sequence[float]) -> str:
-    """Range of the per-round values, to show how much the machine's noise moved them."""
-    return f"rounds {min(values):.2f}..{max(values):.2f}" if values else ""
+    """Range (and middle half) of the per-round values: how much the machine's noise moved them."""
+    if not values:
+        return ""
+    text = f"rounds {min(values):.2f}..{max(values):.2f}"
+    if len(values) >= 4:
+        q1, _, q3 = statistics.quantiles(values, n=4)
+        text += f", middle half {q1:.2f}..{q3:.2f}"
+    return text
 
 
 def paired_delta(a: Sequence[float], b: Sequence[float]) -> float:
@@ -578,7 +585,7 @@ def _print_targets(results: Results) -> bool:
         passed = passed and ok
         note = "" if where == "uvicorn" else "  [in-process only: no uvicorn figures]"
         print(
-            f"  {target.label:<44} {_fmt(ratio, '.2f'):>5}  {_verdict(ok)}  "
+            f"  {target.label:<46} {_fmt(ratio, '.3f'):>6}  {_verdict(ok)}  "
             f"({spread(ratios) or 'not measured'}){note}"
         )
     return passed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -39,15 +40,6 @@ class TaskCounters:
     cancelled: int = 0
 
 
-def _in_worker_thread() -> bool:
-    """True outside the event loop: in a sync endpoint's or sync task's worker thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return True
-    return False
-
-
 class TaskRegistry:
     """Every pending or running task of one app, the last ``max_finished`` finished ones, counters.
 
@@ -74,8 +66,10 @@ class TaskRegistry:
         self._limiters: dict[str, anyio.CapacityLimiter] = {}
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._closing = False
-        # The app's event loop (set when its lifespan starts), see ``_event_loop``.
+        # The app's event loop and its thread, noted when the lifespan starts: worker
+        # threads hand their tasks over to it (see ``_current_loop``).
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
 
     # ---- reading -------------------------------------------------------------------------
     @property
@@ -130,15 +124,16 @@ class TaskRegistry:
     # ---- scheduling (called by the scheduler; from a worker thread too) -------------------
     def start(self, task: Task, context: contextvars.Context) -> None:
         """Register ``task`` and start it now, in ``context`` (copied when it was scheduled)."""
-        if _in_worker_thread():
+        loop = self._current_loop()
+        if loop is None:
             self._hand_over(self.start, task, context)
             return
         self._counters.scheduled += 1
-        self._start(task, context)
+        self._start(loop, task, context)
 
     def hold(self, task: Task) -> None:
         """Register ``task`` as pending: it starts at its start point (``start_held``)."""
-        if _in_worker_thread():
+        if self._current_loop() is None:
             self._hand_over(self.hold, task)
             return
         self._counters.scheduled += 1
@@ -146,9 +141,11 @@ class TaskRegistry:
 
     def start_held(self, held: Iterable[tuple[Task, contextvars.Context]]) -> None:
         """Start tasks registered by ``hold``, in order (their start point came)."""
+        loop = self._current_loop()
+        assert loop is not None, "start points are reached on the event loop"
         for task, context in held:
             if task in self._active:  # else cancelled while it was held
-                self._start(task, context)
+                self._start(loop, task, context)
 
     def drop(self, tasks: Iterable[Task]) -> None:
         """Tasks registered by ``hold`` whose start point never came: cancelled, never run."""
@@ -168,6 +165,25 @@ class TaskRegistry:
         atask.add_done_callback(lambda _: self._finish(task, TaskState.CANCELLED))
         atask.cancel()
 
+    def _current_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The running event loop; None in a worker thread (a sync endpoint or sync task).
+
+        ``asyncio.get_running_loop()`` makes a ``getpid()`` system call on Python 3.11 (to
+        notice a fork), and every task would need it: the app's loop and its thread, noted
+        when the lifespan started, answer the usual case without one.
+        """
+        loop = self._loop
+        if (
+            loop is not None
+            and self._loop_thread == threading.get_ident()
+            and loop.is_running()
+        ):
+            return loop
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+
     def _hand_over(self, method: Callable[..., None], *args: object) -> None:
         """From a worker thread (a sync endpoint or task): call ``method`` on the app's loop."""
         if self._loop is None:
@@ -176,12 +192,17 @@ class TaskRegistry:
             )
         self._loop.call_soon_threadsafe(method, *args)
 
-    def _start(self, task: Task, context: contextvars.Context) -> None:
+    def _start(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        task: Task,
+        context: contextvars.Context,
+    ) -> None:
         if self._closing and not task.config.shield:
             self._finish(task, TaskState.CANCELLED)
             return
         # The asyncio task carries the task's name: debuggers and aiomonitor show it.
-        self._active[task] = asyncio.get_running_loop().create_task(
+        self._active[task] = loop.create_task(
             self._run(task), name=task.name, context=context
         )
 
@@ -223,7 +244,7 @@ class TaskRegistry:
 
     def _finish(self, task: Task, state: TaskState) -> None:
         """File ``task``'s outcome (once): history, counters, idle waiters."""
-        if task.done:
+        if task.finished_at is not None:  # already filed
             return
         self._active.pop(task, None)
         task.mark_finished(state)
@@ -248,6 +269,7 @@ class TaskRegistry:
         self.lifespan_started = True
         self._closing = False
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         try:
             yield
         finally:
