@@ -23,6 +23,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.ux.browser import FLAGS, chromium_or_skip
 
+CALL_DEADLINE_S = 15.0
+
 
 class Page:
     """One browser tab."""
@@ -37,8 +39,12 @@ class Page:
         self._ws.send(
             json.dumps({"id": message_id, "method": method, "params": params})
         )
-        while True:  # events arrive in between; skip them
-            reply = json.loads(self._ws.recv(timeout=15))
+        # Events arrive in between (skipped): the deadline is for the reply, not each message.
+        deadline = time.monotonic() + CALL_DEADLINE_S
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{method}: no reply within {CALL_DEADLINE_S} s"
+            reply = json.loads(self._ws.recv(timeout=left))
             if reply.get("id") == message_id:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
