@@ -16,7 +16,8 @@ from typing import Annotated, Final
 
 import email_validator
 import idna
-from pydantic import EmailStr, WithJsonSchema
+from pydantic import AfterValidator, EmailStr, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from app.text_input import NUL_FREE_PATTERN, StorableText
 
@@ -38,8 +39,26 @@ EMAIL_PATTERN: Final = (
     + NUL_FREE_PATTERN.removeprefix("^")
 )
 
+# RFC 5321's limit, and the width of the column holding the comparison form.
+MAX_LENGTH: Final = 254
+
+
+def _comparable(email: str) -> str:
+    # NFKC can lengthen a string a lot (U+FDFA alone becomes 18 characters): the form
+    # compared must fit where it is stored, or the database refuses it (a 500).
+    if len(comparison_form(email)) > MAX_LENGTH:
+        raise PydanticCustomError(
+            "email_too_long",
+            "The e-mail address is too long once normalised for comparison "
+            "(at most {limit} characters)",
+            {"limit": MAX_LENGTH},
+        )
+    return email
+
+
 EmailAddress = Annotated[
     EmailStr,
+    AfterValidator(_comparable),
     StorableText(),
     WithJsonSchema(
         {

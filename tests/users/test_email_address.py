@@ -61,3 +61,13 @@ def test_the_schema_pattern_refuses_what_the_validator_refuses() -> None:
     for accepted in ("ada@example.com", "ada@testing.com", "ada@test.example.org"):
         assert pattern.match(accepted)
         ADDRESS.validate_python(accepted)
+
+
+def test_an_address_whose_comparison_form_would_not_fit_is_refused() -> None:
+    # 72 bytes as typed; NFKC turns each U+FDFA into 18 characters (372 in all), more
+    # than the 254 the comparison column holds (PostgreSQL would refuse it: a 500).
+    address = "\ufdfa" * 20 + "@example.com"
+
+    with pytest.raises(ValidationError, match="too long once normalised"):
+        ADDRESS.validate_python(address)
+    ADDRESS.validate_python("\ufdfa" * 13 + "@example.com")  # 13 * 18 + 12 = 246: fine

@@ -443,3 +443,12 @@ async def test_the_full_width_address_registered_first_also_blocks_the_ascii_one
     ).status_code == 201
 
     assert (await register(client, app, email="full@example.com")).status_code == 409
+
+
+async def test_an_address_too_long_once_normalised_is_a_422_not_a_500(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    response = await register(client, app, email="\ufdfa" * 20 + "@example.com")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "email"]
