@@ -14,6 +14,7 @@ from fastapi_tasks.exit_stacks import (
 )
 from fastapi_tasks.scheduler import new_request_scheduler
 from tests.fastapi_tasks.support import lifespan_client
+from tests.polling import within
 
 pytestmark = pytest.mark.anyio
 
@@ -78,8 +79,8 @@ async def test_without_fastapis_exit_stacks_deferred_tasks_start_at_once() -> No
         scheduler = new_request_scheduler(get_registry(app), scope)
         route_task = scheduler.after_route.schedule(record, "after_route")
         response_task = scheduler.after_response.schedule(record, "after_response")
-        await route_task.wait()
-        await response_task.wait()
+        await within(route_task.wait())
+        await within(response_task.wait())
     assert ran == ["after_route", "after_response"]
     assert route_task.mode is TaskMode.AFTER_ROUTE
     assert response_task.state is TaskState.SUCCEEDED

@@ -22,6 +22,7 @@ from fastapi_tasks import (
 from fastapi_tasks.config import TaskOptions
 from fastapi_tasks.testing import wait_for_tasks
 from tests.fastapi_tasks.support import lifespan_client
+from tests.polling import within
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +52,7 @@ async def test_task_state_timestamps_and_wait() -> None:
     assert state_of(task) is TaskState.RUNNING
     assert task in get_registry(app).running
     release.set()
-    await task.wait()
+    await within(task.wait())
     assert state_of(task) is TaskState.SUCCEEDED
     assert task.result == 42
     assert task.error is None
@@ -60,7 +61,7 @@ async def test_task_state_timestamps_and_wait() -> None:
     assert task.finished_at is not None
     assert before <= task.scheduled_at <= task.started_at <= task.finished_at
     assert task.done
-    await task.wait()  # returns at once once finished
+    await within(task.wait())  # returns at once once finished
 
 
 async def test_wait_never_raises_and_a_task_can_wait_for_another() -> None:
@@ -80,7 +81,7 @@ async def test_wait_never_raises_and_a_task_can_wait_for_another() -> None:
     scheduler = get_scheduler(app)
     charge_task = scheduler.schedule(charge)
     confirm_task = scheduler.schedule(confirm, charge_task)
-    await confirm_task.wait()
+    await within(confirm_task.wait())
     assert order == ["charged", "confirm sees failed"]
     assert confirm_task.state is TaskState.SUCCEEDED
 

@@ -17,6 +17,7 @@ from fastapi_tasks import (
 )
 from fastapi_tasks.retry import backoff_delays
 from fastapi_tasks.testing import wait_for_tasks
+from tests.polling import within
 
 pytestmark = pytest.mark.anyio
 
@@ -53,7 +54,7 @@ async def test_retries_then_on_error_once_after_the_last_failure() -> None:
         )
         .schedule(flaky_call, 7)
     )
-    await task.wait()
+    await within(task.wait())
     assert calls == [7, 7, 7, 7]
     assert handled == [(4, "ConnectionError")]
     assert task.state is TaskState.FAILED
@@ -75,7 +76,7 @@ async def test_exceptions_not_listed_in_retry_on_are_not_retried() -> None:
         raise ValueError("a bug, not a network error")
 
     task = get_scheduler(app).schedule(broken)
-    await task.wait()
+    await within(task.wait())
     assert calls == ["x"]
     assert task.state is TaskState.FAILED
 
@@ -100,7 +101,7 @@ async def test_success_on_a_later_attempt_skips_on_error() -> None:
         .task(retries=2, retry_delay=0.001, on_error=on_failed)
         .schedule(sometimes)
     )
-    await task.wait()
+    await within(task.wait())
     assert task.state is TaskState.SUCCEEDED
     assert task.result == "done"
     assert task.attempts == 3
@@ -141,7 +142,7 @@ async def test_timeout_applies_per_attempt_and_can_be_retried() -> None:
         .task(timeout=0.05, retries=1, retry_delay=0.001, retry_on=(TimeoutError,))
         .schedule(slow_then_fast)
     )
-    await task.wait()
+    await within(task.wait())
     assert task.state is TaskState.SUCCEEDED
     assert task.attempts == 2
 
@@ -155,7 +156,7 @@ async def test_sync_function_timeout() -> None:
         gate.wait(5)
 
     task = get_scheduler(app).task(timeout=0.05).schedule(blocking)
-    await task.wait()
+    await within(task.wait())
     gate.set()  # let the abandoned thread end
     assert task.state is TaskState.FAILED
     assert isinstance(task.error, TimeoutError)

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 
 from fastapi_tasks import Task, Tasks, TaskState, add_tasks, get_registry, get_scheduler
 from tests.fastapi_tasks.support import lifespan_client
+from tests.polling import within
 
 pytestmark = pytest.mark.anyio
 
@@ -162,7 +163,7 @@ async def test_nothing_scheduled_after_shutdown_runs_unless_shielded() -> None:
     scheduler = get_scheduler(app)
     plain = scheduler.schedule(record, "plain")
     shielded = scheduler.task(shield=True).schedule(record, "shielded")
-    await shielded.wait()
+    await within(shielded.wait())
     assert plain.state is TaskState.CANCELLED
     assert ran == ["shielded"]
 

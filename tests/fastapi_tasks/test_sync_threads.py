@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi_tasks import Tasks, TaskState, add_tasks, get_registry, get_scheduler
 from fastapi_tasks.testing import wait_for_tasks
 from tests.fastapi_tasks.support import lifespan_client
+from tests.polling import within
 
 pytestmark = pytest.mark.anyio
 
@@ -36,7 +37,7 @@ async def test_sync_task_runs_in_a_worker_thread_not_the_loop_thread() -> None:
         scheduler.schedule(beat)
         await heartbeat.wait()  # the loop keeps running while the sync task blocks
     gate.set()
-    await task.wait()
+    await within(task.wait())
     assert task.state is TaskState.SUCCEEDED
     assert task.result == 42
     assert seen

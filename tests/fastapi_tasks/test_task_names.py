@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi_tasks import Task, Tasks, add_tasks, get_scheduler
 from fastapi_tasks.testing import wait_for_tasks
 from tests.fastapi_tasks.support import lifespan_client
+from tests.polling import within
 
 pytestmark = pytest.mark.anyio
 
@@ -89,5 +90,5 @@ async def test_retried_timed_and_failing_tasks_and_their_handlers_carry_the_name
             )
             .schedule(flaky)
         )
-        await task.wait()
+        await within(task.wait())
     assert seen == [("users.send_email", "users.send_email")] * 3
