@@ -62,6 +62,8 @@ HOSTILE: Final = (
     Hostile("null", None, never_typed=False),  # optional fields take null
     Hostile("bool", True, never_typed=False),  # pydantic reads true as 1 in int fields
     Hostile("empty", "", never_typed=False),
+    # longer than any column: a field without a limit must not reach the database's
+    Hostile("long text", "\u00e9" * 5000, never_typed=False),
 )
 
 
