@@ -128,7 +128,7 @@ async def test_registry_is_readable_without_a_request_and_via_app_state() -> Non
 
     scheduler = get_scheduler(app)
     for _ in range(5):
-        await scheduler.schedule(noop).wait()
+        await within(scheduler.schedule(noop).wait())
     assert [t.state for t in registry.recent] == [TaskState.SUCCEEDED] * 3
     assert registry.counters.scheduled == 5
     entry = registry.snapshot()["recent"][0]

@@ -12,6 +12,7 @@ from app.images.storage import (
     sanitize_filename,
     save_upload,
 )
+from tests.polling import within
 
 pytestmark = pytest.mark.anyio
 
@@ -72,7 +73,7 @@ async def test_save_upload_removes_partial_file_when_cancelled(tmp_path: Path) -
         group.start_soon(
             lambda: save_upload(StallingSource(), paths.original, max_bytes=10**6)
         )
-        await first_chunk_read.wait()
+        await within(first_chunk_read.wait())
         group.cancel_scope.cancel()
     assert not paths.original.exists()
 
