@@ -11,12 +11,14 @@ from contextvars import ContextVar
 from typing import Final
 from urllib.parse import unquote_plus
 
+import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 REQUEST_ID_HEADER = "x-request-id"
 QUIET_LOGGERS = ("aiosqlite", "sqlalchemy.engine", "httpcore")
+TASK_FAILURE_LOGGER = "fastapi_tasks.tasks"  # where the task library logs failures
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Query parameters whose values must not reach the access log (e.g. /verify?token=...),
@@ -100,6 +102,32 @@ class RedactQueryFilter(logging.Filter):
         return True
 
 
+def is_outage(error: BaseException) -> bool:
+    """An external system down or unreachable: an operational event, not a bug here."""
+    if isinstance(error, httpx.HTTPStatusError):
+        return error.response.status_code >= 500
+    return isinstance(error, httpx.TransportError)
+
+
+class OutageFailureFilter(logging.Filter):
+    """A task that failed because an external system is down: WARNING, no traceback.
+
+    The task library logs every failed task at ERROR with its traceback, which is right
+    for bugs. When the cause is an outage after every retry (a 503, a timeout), the
+    traceback is httpx's stack, the same each time, and the app's ``on_error`` handler
+    already logs the outcome it books (at ERROR when someone must act): one 20-line
+    traceback per e-mail during an e-mail outage is noise an attacker can multiply.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and is_outage(error):
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Root handler with request ids; uvicorn's loggers propagate to it."""
     handler = logging.StreamHandler()
@@ -117,3 +145,6 @@ def configure_logging(level: str = "INFO") -> None:
     # keep them quiet even when the service itself runs at DEBUG.
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    tasks_logger = logging.getLogger(TASK_FAILURE_LOGGER)
+    if not any(isinstance(f, OutageFailureFilter) for f in tasks_logger.filters):
+        tasks_logger.addFilter(OutageFailureFilter())

@@ -10,6 +10,7 @@ from asgi_lifespan import LifespanManager
 from app.config import Settings
 from app.logging_setup import (
     QUIET_LOGGERS,
+    TASK_FAILURE_LOGGER,
     RedactQueryFilter,
     RequestIdFilter,
     configure_logging,
@@ -24,8 +25,10 @@ def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    task_filters = logging.getLogger(TASK_FAILURE_LOGGER).filters[:]
     yield
     root.handlers, root.level = handlers, level
+    logging.getLogger(TASK_FAILURE_LOGGER).filters = task_filters
     for name, old in levels.items():
         logging.getLogger(name).setLevel(old)
 
@@ -156,3 +159,61 @@ def test_the_servers_traceback_of_an_unhandled_error_carries_the_request_id(
     assert {r.__dict__["request_id"] for r in errors} == {"req-43"}
     [traceback] = [r for r in errors if r.exc_info]
     assert traceback.name == "uvicorn.error"
+
+
+def _raised(error: Exception) -> Exception:
+    try:
+        raise error
+    except Exception as caught:  # with its traceback, as a task's failure carries it
+        return caught
+
+
+_REQUEST = httpx.Request("POST", "https://email.mock/send")
+
+
+class Collector(logging.Handler):
+    """Keeps what reaches the root handlers (after configure_logging replaced them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize(
+    ("error", "level", "traceback"),
+    [
+        (
+            httpx.HTTPStatusError(
+                "503", request=_REQUEST, response=httpx.Response(503, request=_REQUEST)
+            ),
+            logging.WARNING,
+            False,
+        ),
+        (httpx.ConnectTimeout("no answer", request=_REQUEST), logging.WARNING, False),
+        (  # a 4xx means we sent something wrong: a bug, traceback kept
+            httpx.HTTPStatusError(
+                "422", request=_REQUEST, response=httpx.Response(422, request=_REQUEST)
+            ),
+            logging.ERROR,
+            True,
+        ),
+        (RuntimeError("a bug"), logging.ERROR, True),
+    ],
+)
+def test_a_task_failed_by_an_outage_is_a_warning_without_traceback(
+    error: Exception, level: int, traceback: bool
+) -> None:
+    configure_logging()
+    collector = Collector()
+    logging.getLogger().addHandler(collector)
+
+    logging.getLogger(TASK_FAILURE_LOGGER).error(
+        "task %r failed", "outbox.deliver", exc_info=_raised(error)
+    )
+
+    [record] = collector.records
+    assert (record.levelno, bool(record.exc_info)) == (level, traceback)
