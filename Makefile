@@ -61,6 +61,8 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The library's performance bar side by side over uvicorn: the four required ratios with targets,
+# verdicts and their spread over interleaved rounds (bench/README.md); about 4 minutes.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

@@ -14,9 +14,10 @@ returns False and the caller starts deferred tasks at once: late, never lost
 Why not the public ``Depends(..., scope="function")``: the two stages need a request-scoped
 and a function-scoped generator dependency, and that pair alone costs more than the whole
 per-request budget of ``Tasks``. Measured over uvicorn (``python -m bench --variants
-depends,depends-scoped,...``, 7 interleaved rounds, server CPU per request): a trivial
-``async def`` dependency 70 µs, the public pair 111 µs (x1.59); the bar allows ``Tasks``
-x1.08 of the trivial dependency, and with this hook it measures x1.05-1.08.
+depends,depends-scoped,...``, 7 interleaved rounds, server CPU per request): one trivial
+``async def`` dependency 70 µs, the public pair 111 µs (x1.62); the bar allows ``Tasks``
+x1.08 of the trivial dependency, and with this hook it measures x1.08 (``make bench``,
+11 rounds: 1.00..1.12).
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ async def run_task(task: Task) -> Outcome:
     """
     task.mark_running()
     config = task.config
-    allowed = 1 + (config.retries or 0)  # a negative count means no retries too
     delays: Iterator[float] | None = None
     retries = 0
     while True:
@@ -44,9 +43,7 @@ async def run_task(task: Task) -> Outcome:
                 task.func, task.args, task.kwargs, config.timeout
             )
         except Exception as exc:
-            if task.attempts >= allowed or not isinstance(
-                exc, config.retry_on or (Exception,)
-            ):
+            if not _retryable(task, exc):
                 return await run_failed(task, exc, retries)
             retries += 1
             if delays is None:
@@ -64,6 +61,14 @@ async def run_task(task: Task) -> Outcome:
             await anyio.sleep(delay)
         else:
             return Outcome(TaskState.SUCCEEDED, retries)
+
+
+def _retryable(task: Task, exc: Exception) -> bool:
+    """Another attempt is allowed (``retries`` not used up) and ``exc`` is one to retry on."""
+    config = task.config
+    return task.attempts <= (config.retries or 0) and isinstance(
+        exc, config.retry_on or (Exception,)
+    )
 
 
 async def run_failed(task: Task, exc: Exception, retries: int = 0) -> Outcome:
