@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=cmd_migrate)
 
-    # More subcommands (e.g. ``walkthrough``, from app/walkthrough.py) register here:
+    # More subcommands (e.g. ``walkthrough``, from the top-level walkthrough package) register here:
     # commands.add_parser(...).set_defaults(handler=...)
     add_walkthrough_command(commands)
     return parser
