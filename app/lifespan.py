@@ -23,7 +23,7 @@ from app.clients.payment_gateway import PaymentGatewayClient
 from app.config import Settings
 from app.db import SessionFactory, make_engine, make_session_factory
 from app.db_migrate import prepare_database
-from app.images.owner import UploadOwner
+from app.images.owner import UploadOwner, other_runs_alive
 from app.images.recovery import recover_interrupted_uploads
 from app.mocks import FakeServices, build_router
 from app.orders.pipeline import OrderPipeline
@@ -70,6 +70,8 @@ def lifespan_for(
             await recover_interrupted_uploads(
                 settings.data_dir, settings.upload_dir, sessions
             )
+            # Worker of several: what predates us may be a live sibling's (app.sweeper).
+            sweep_orphans = not other_runs_alive(settings.data_dir, upload_owner.name)
             mock = settings.mode == "mock"
             fake_services = (
                 (
@@ -112,7 +114,7 @@ def lifespan_for(
                         [orders.sweep_job(), outbox.sweep_job()],
                         interval_s=settings.sweep_interval_s,
                     )
-                    async with sweeper.running():
+                    async with sweeper.running(sweep_orphans=sweep_orphans):
                         yield AppState(
                             settings=settings,
                             sessions=sessions,

@@ -66,9 +66,9 @@ class Sweeper:
             logger.info("sweeper finished %d item(s)", finished)
         return finished
 
-    async def run(self, started_at: datetime) -> None:
-        """Sweep what predates ``started_at``, then what comes due, until stopped."""
-        orphaned_before: datetime | None = started_at
+    async def run(self, started_at: datetime | None) -> None:
+        """Sweep what predates ``started_at`` (if given), then what comes due, until stopped."""
+        orphaned_before = started_at
         while not self._stopping.is_set():
             await self.sweep(orphaned_before=orphaned_before)
             orphaned_before = None
@@ -76,10 +76,16 @@ class Sweeper:
                 await self._stopping.wait()
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Sweep in the background for the duration of the block."""
+    async def running(self, *, sweep_orphans: bool = True) -> AsyncIterator[None]:
+        """Sweep in the background for the duration of the block.
+
+        ``sweep_orphans=False`` when other workers of the server are alive: what predates
+        this process may be theirs, in flight. The first pass then respects leases and
+        ``stuck_after`` like every later one, and a dead worker's leftovers are finished
+        once those run out.
+        """
         # Taken before the app serves: orders and rows of this process are never orphans.
-        started_at = utcnow()
+        started_at = utcnow() if sweep_orphans else None
         async with anyio.create_task_group() as group:
             group.start_soon(self.run, started_at)
             try:

@@ -80,6 +80,25 @@ def claim_dead_owners(data_dir: Path) -> Iterator[list[str]]:
             os.close(fd)
 
 
+def other_runs_alive(data_dir: Path, own: str) -> bool:
+    """Whether another run (a worker of the same server) holds its lock right now."""
+    directory = owners_dir(data_dir)
+    for path in directory.glob(f"*{_SUFFIX}") if directory.is_dir() else []:
+        if path.name == f"{own}{_SUFFIX}":
+            continue
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # also drops the lock if it was taken just now
+    return False
+
+
 def get_upload_owner(request: Request) -> UploadOwner:
     """The owner the app's lifespan holds."""
     owner: UploadOwner = request.state.upload_owner

@@ -11,7 +11,12 @@ from app.config import Settings
 from app.db import make_engine, make_session_factory
 from app.images import recovery
 from app.images.models import ImageRecord, ImageStatus
-from app.images.owner import UploadOwner, claim_dead_owners, owners_dir
+from app.images.owner import (
+    UploadOwner,
+    claim_dead_owners,
+    other_runs_alive,
+    owners_dir,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -77,3 +82,13 @@ async def test_a_live_owners_uploads_are_spared_and_a_dead_ones_recovered(
                 assert dead == []
     finally:
         await engine.dispose()
+
+
+def test_other_runs_alive_sees_a_live_sibling_only(tmp_path: Path) -> None:
+    dead_owner(tmp_path)  # a lock file nobody holds
+    with UploadOwner.held(tmp_path) as first:
+        assert not other_runs_alive(tmp_path, first.name)
+        with UploadOwner.held(tmp_path) as second:
+            assert other_runs_alive(tmp_path, first.name)
+            assert other_runs_alive(tmp_path, second.name)
+        assert not other_runs_alive(tmp_path, first.name)
