@@ -13,12 +13,13 @@ import anyio.to_thread
 
 __all__ = ["call_sync_or_async", "is_async_callable"]
 
-CO_COROUTINE = inspect.CO_COROUTINE
-
 
 def is_async_callable(func: Any) -> bool:
     """True for ``async def`` functions, partials of them and objects with an async ``__call__``."""
-    if isinstance(func, types.FunctionType) and func.__code__.co_flags & CO_COROUTINE:
+    if (
+        isinstance(func, types.FunctionType)
+        and func.__code__.co_flags & inspect.CO_COROUTINE
+    ):
         return True  # a plain ``async def``: the common case, one flag test
     if inspect.iscoroutinefunction(func):  # unwraps partials and methods
         return True
