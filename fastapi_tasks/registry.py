@@ -59,7 +59,12 @@ class TaskRegistry:
         self.shutdown_timeout = shutdown_timeout
         # Set when the app's lifespan starts: without it nothing would drain tasks at shutdown.
         self.lifespan_started = False
-        self._counters = TaskCounters()
+        # Outcome totals as plain ints. "scheduled" is not counted: every task registered is
+        # either still active or filed under exactly one outcome (see ``counters``).
+        self._succeeded = 0
+        self._failed = 0
+        self._cancelled = 0
+        self._retried = 0
         # Pending and running tasks, with the asyncio task running each (None until started).
         self._active: dict[Task, asyncio.Task[None] | None] = {}
         self._finished: deque[Task] = deque(maxlen=max_finished)
@@ -75,7 +80,16 @@ class TaskRegistry:
     @property
     def counters(self) -> TaskCounters:
         """Totals since the app was created: scheduled, succeeded, failed, retried, cancelled."""
-        return TaskCounters(**asdict(self._counters))
+        return TaskCounters(
+            scheduled=self._succeeded
+            + self._failed
+            + self._cancelled
+            + len(self._active),
+            succeeded=self._succeeded,
+            failed=self._failed,
+            retried=self._retried,
+            cancelled=self._cancelled,
+        )
 
     @property
     def running(self) -> list[Task]:
@@ -100,7 +114,7 @@ class TaskRegistry:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready view: counters, running tasks and recent tasks (never arguments)."""
         return {
-            "counters": asdict(self._counters),
+            "counters": asdict(self.counters),
             "running": [t.as_dict() for t in self.running],
             "recent": [t.as_dict() for t in self._finished],
         }
@@ -128,7 +142,6 @@ class TaskRegistry:
         if loop is None:
             self._hand_over(self.start, task, context)
             return
-        self._counters.scheduled += 1
         self._start(loop, task, context)
 
     def hold(self, task: Task) -> None:
@@ -136,7 +149,6 @@ class TaskRegistry:
         if self._current_loop() is None:
             self._hand_over(self.hold, task)
             return
-        self._counters.scheduled += 1
         self._active[task] = None
 
     def start_held(self, held: Iterable[tuple[Task, contextvars.Context]]) -> None:
@@ -170,15 +182,10 @@ class TaskRegistry:
 
         ``asyncio.get_running_loop()`` makes a ``getpid()`` system call on Python 3.11 (to
         notice a fork), and every task would need it: the app's loop and its thread, noted
-        when the lifespan started, answer the usual case without one.
+        while the lifespan runs, answer the usual case without one.
         """
-        loop = self._loop
-        if (
-            loop is not None
-            and self._loop_thread == threading.get_ident()
-            and loop.is_running()
-        ):
-            return loop
+        if self._loop_thread == threading.get_ident():
+            return self._loop
         try:
             return asyncio.get_running_loop()
         except RuntimeError:
@@ -216,7 +223,8 @@ class TaskRegistry:
             # Cancellation (shutdown, drain timeout) or a bug: record it, then let it propagate.
             self._finish(task, TaskState.CANCELLED)
             raise
-        self._counters.retried += outcome.retries
+        if outcome.retries:
+            self._retried += outcome.retries
         self._finish(task, outcome.state)
 
     async def _run_limited(self, task: Task) -> Outcome:
@@ -249,14 +257,13 @@ class TaskRegistry:
         self._active.pop(task, None)
         task.mark_finished(state)
         self._finished.append(task)
-        counters = self._counters
         if state is TaskState.SUCCEEDED:
-            counters.succeeded += 1
+            self._succeeded += 1
         elif state is TaskState.FAILED:
-            counters.failed += 1
+            self._failed += 1
         else:
-            counters.cancelled += 1
-        if not self._active and self._idle_waiters:
+            self._cancelled += 1
+        if self._idle_waiters and not self._active:
             waiters, self._idle_waiters = self._idle_waiters, []
             for fut in waiters:
                 if not fut.done():
@@ -273,7 +280,11 @@ class TaskRegistry:
         try:
             yield
         finally:
-            await self._drain()
+            try:
+                await self._drain()
+            finally:
+                # Its loop may end now: from here on ask asyncio for the running one.
+                self._loop_thread = None
 
     async def _drain(self) -> None:
         """Cancel non-shielded tasks, drain shielded ones (up to ``shutdown_timeout``)."""

@@ -11,12 +11,12 @@ from typing import NamedTuple
 
 import anyio
 
-from fastapi_tasks.calls import call_sync_or_async
+from fastapi_tasks.calls import call_sync_or_async, is_async_callable
 from fastapi_tasks.failures import call_error_handler, log_extra, log_failure, logger
 from fastapi_tasks.retry import backoff_delays
 from fastapi_tasks.task import Task, TaskState
 
-__all__ = ["Outcome", "run_failed", "run_task"]
+__all__ = ["SUCCEEDED_FIRST_TRY", "Outcome", "run_failed", "run_task"]
 
 
 class Outcome(NamedTuple):
@@ -26,6 +26,10 @@ class Outcome(NamedTuple):
     retries: int
 
 
+SUCCEEDED_FIRST_TRY = Outcome(TaskState.SUCCEEDED, 0)
+"""The usual outcome, built once: most tasks succeed at their first attempt."""
+
+
 async def run_task(task: Task) -> Outcome:
     """Mark ``task`` running, make its attempts, call ``on_error`` once after the last one.
 
@@ -33,6 +37,24 @@ async def run_task(task: Task) -> Outcome:
     returned as ``failed``.
     """
     task.mark_running()
+    config = task.config
+    if config.retries or config.timeout is not None:
+        return await _run_attempts(task)
+    # One attempt, no timeout (the usual task): no attempt loop.
+    task.attempts += 1
+    func = task.func
+    try:
+        if is_async_callable(func):
+            task.result = await func(*task.args, **task.kwargs)
+        else:
+            task.result = await call_sync_or_async(func, task.args, task.kwargs, None)
+    except Exception as exc:
+        return await run_failed(task, exc)
+    return SUCCEEDED_FIRST_TRY
+
+
+async def _run_attempts(task: Task) -> Outcome:
+    """Attempts with ``timeout`` and up to ``retries`` retries, backing off between them."""
     config = task.config
     delays: Iterator[float] | None = None
     retries = 0

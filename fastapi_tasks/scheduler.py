@@ -78,7 +78,10 @@ class ConfiguredScheduler:
         self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
     ) -> Task[..., Any]:
         """Schedule ``fn(*args, **kwargs)`` with this config; returns the ``Task``."""
-        return self._scheduler._schedule(self._mode, self._config, fn, args, kwargs)
+        scheduler = self._scheduler
+        if self._mode is TaskMode.IMMEDIATE:
+            return scheduler._start_now(self._config, fn, args, kwargs)
+        return scheduler._defer(self._mode, self._config, fn, args, kwargs)
 
 
 class TasksBatch(_TaskConfigurer):
@@ -108,7 +111,7 @@ class TasksBatch(_TaskConfigurer):
     ) -> Task[..., Any]:
         """Schedule ``fn(*args, **kwargs)`` in this batch; returns the ``Task``."""
         scheduler = self._scheduler
-        return scheduler._schedule(
+        return scheduler._defer(
             self._mode, scheduler._registry.config, fn, args, kwargs
         )
 
@@ -190,15 +193,34 @@ class TasksScheduler(_TaskConfigurer):
         self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
     ) -> Task[..., Any]:
         """Start ``fn(*args, **kwargs)`` now, concurrently with the endpoint; returns the ``Task``."""
-        return self._schedule(
-            TaskMode.IMMEDIATE, self._registry.config, fn, args, kwargs
-        )
+        return self._start_now(self._registry.config, fn, args, kwargs)
 
     def _target(self) -> tuple[TasksScheduler, TaskMode]:
         return self, TaskMode.IMMEDIATE
 
     # ---- internals -----------------------------------------------------------------------
-    def _schedule(
+    def _start_now(
+        self,
+        config: TaskConfig,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Task:
+        """An immediate task: started at once."""
+        task = Task(
+            fn,
+            args,
+            kwargs,
+            config,
+            TaskMode.IMMEDIATE,
+            None,
+            self.request_id,
+            self.route,
+        )
+        self._registry.start(task, contextvars.copy_context())
+        return task
+
+    def _defer(
         self,
         mode: TaskMode,
         config: TaskConfig,
@@ -206,23 +228,19 @@ class TasksScheduler(_TaskConfigurer):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Task:
-        registry = self._registry
+        """A task of a batch: held until its start point, or started now if that has passed."""
         task = Task(fn, args, kwargs, config, mode, None, self.request_id, self.route)
         context = contextvars.copy_context()
-        phase = self._phase
-        if (
-            mode is TaskMode.IMMEDIATE
-            or phase >= 2
-            or (phase == 1 and mode is TaskMode.AFTER_ROUTE)
-        ):
-            # Immediate, or its start point has already passed (or there is no request).
-            registry.start(task, context)
-            return task
-        held = (
-            self._after_route if mode is TaskMode.AFTER_ROUTE else self._after_response
-        )
-        held.append((task, context))
-        registry.hold(task)
+        if mode is TaskMode.AFTER_ROUTE:
+            held = self._after_route if self._phase == 0 else None
+        else:
+            held = self._after_response if self._phase < 2 else None
+        if held is None:
+            # Its start point has already passed (or there is no request): start it now.
+            self._registry.start(task, context)
+        else:
+            held.append((task, context))
+            self._registry.hold(task)
         return task
 
     def _endpoint_returned(self, ok: bool) -> None:

@@ -43,13 +43,6 @@ class TaskState(StrEnum):
     CANCELLED = "cancelled"
 
 
-def _func_name(func: Any) -> str:
-    while isinstance(func, functools.partial):
-        func = func.func
-    name = getattr(func, "__qualname__", None) or type(func).__qualname__
-    return str(name)
-
-
 class Task(Generic[P, T]):
     """One scheduled call of ``func(*args, **kwargs)`` and what became of it.
 
@@ -132,7 +125,14 @@ class Task(Generic[P, T]):
     @property
     def name(self) -> str:
         """``config.name`` if set, else the function's qualified name."""
-        return self.config.name or _func_name(self.func)
+        name = self.config.name
+        if name:
+            return name
+        func: Any = self.func
+        while isinstance(func, functools.partial):
+            func = func.func
+        qualname = getattr(func, "__qualname__", None)
+        return qualname if isinstance(qualname, str) else type(func).__qualname__
 
     @property
     def started(self) -> anyio.Event:
