@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import inspect
+import types
 from collections.abc import Iterator
 from typing import NamedTuple
 
 import anyio
 
-from fastapi_tasks.calls import call_sync_or_async, is_async_callable
+from fastapi_tasks.calls import call_sync_or_async
 from fastapi_tasks.failures import call_error_handler, log_extra, log_failure, logger
 from fastapi_tasks.retry import backoff_delays
 from fastapi_tasks.task import Task, TaskState
@@ -44,7 +46,11 @@ async def run_task(task: Task) -> Outcome:
     task.attempts += 1
     func = task.func
     try:
-        if is_async_callable(func):
+        if (
+            isinstance(func, types.FunctionType)
+            and func.__code__.co_flags & inspect.CO_COROUTINE
+        ):
+            # A plain ``async def`` (the usual task): awaited here, no helper call.
             task.result = await func(*task.args, **task.kwargs)
         else:
             task.result = await call_sync_or_async(func, task.args, task.kwargs, None)

@@ -43,6 +43,13 @@ class TaskState(StrEnum):
     CANCELLED = "cancelled"
 
 
+def _function_name(func: Any) -> str:
+    while isinstance(func, functools.partial):
+        func = func.func
+    qualname = getattr(func, "__qualname__", None)
+    return qualname if isinstance(qualname, str) else type(func).__qualname__
+
+
 class Task(Generic[P, T]):
     """One scheduled call of ``func(*args, **kwargs)`` and what became of it.
 
@@ -67,6 +74,7 @@ class Task(Generic[P, T]):
         "id",
         "kwargs",
         "mode",
+        "name",
         "request_id",
         "result",
         "route",
@@ -80,6 +88,8 @@ class Task(Generic[P, T]):
     kwargs: dict[str, Any]
     config: TaskConfig
     mode: TaskMode
+    name: str
+    """``config.name`` if set, else the function's qualified name."""
     state: TaskState
     attempts: int
     result: T | None
@@ -107,6 +117,7 @@ class Task(Generic[P, T]):
         self.args = args
         self.kwargs = kwargs
         self.config = TaskConfig() if config is None else config
+        self.name = self.config.name or _function_name(func)
         self.mode = mode
         self.state = TaskState.PENDING
         self.attempts = 0
@@ -121,18 +132,6 @@ class Task(Generic[P, T]):
         # Created on first use: most tasks are never awaited or watched.
         self._started: anyio.Event | None = None
         self._done: anyio.Event | None = None
-
-    @property
-    def name(self) -> str:
-        """``config.name`` if set, else the function's qualified name."""
-        name = self.config.name
-        if name:
-            return name
-        func: Any = self.func
-        while isinstance(func, functools.partial):
-            func = func.func
-        qualname = getattr(func, "__qualname__", None)
-        return qualname if isinstance(qualname, str) else type(func).__qualname__
 
     @property
     def started(self) -> anyio.Event:
