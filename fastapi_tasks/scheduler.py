@@ -207,15 +207,9 @@ class TasksScheduler(_TaskConfigurer):
         kwargs: dict[str, Any],
     ) -> Task:
         """An immediate task: started at once."""
+        # Task's default mode is immediate.
         task = Task(
-            fn,
-            args,
-            kwargs,
-            config,
-            TaskMode.IMMEDIATE,
-            None,
-            self.request_id,
-            self.route,
+            fn, args, kwargs, config, request_id=self.request_id, route=self.route
         )
         self._registry.start(task, contextvars.copy_context())
         return task

@@ -64,6 +64,7 @@ class Task(Generic[P, T]):
 
     __slots__ = (
         "_done",
+        "_final_state",
         "_started",
         "args",
         "attempts",
@@ -80,7 +81,6 @@ class Task(Generic[P, T]):
         "route",
         "scheduled_at",
         "started_at",
-        "state",
     )
 
     func: Callable[P, Awaitable[T]] | Callable[P, T]
@@ -90,7 +90,6 @@ class Task(Generic[P, T]):
     mode: TaskMode
     name: str
     """``config.name`` if set, else the function's qualified name."""
-    state: TaskState
     attempts: int
     result: T | None
     error: BaseException | None
@@ -119,7 +118,8 @@ class Task(Generic[P, T]):
         self.config = TaskConfig() if config is None else config
         self.name = self.config.name or _function_name(func)
         self.mode = mode
-        self.state = TaskState.PENDING
+        # Pending and running follow from ``started_at``; the outcome is set once, at the end.
+        self._final_state: TaskState | None = None
         self.attempts = 0
         self.result = None
         self.error = None
@@ -144,20 +144,26 @@ class Task(Generic[P, T]):
         return event
 
     @property
+    def state(self) -> TaskState:
+        """Life cycle: pending -> running -> succeeded | failed | cancelled."""
+        if self._final_state is not None:
+            return self._final_state
+        return TaskState.PENDING if self.started_at is None else TaskState.RUNNING
+
+    @property
     def done(self) -> bool:
         """True once the task succeeded, failed or was cancelled."""
         return self.finished_at is not None
 
     def mark_running(self) -> None:
         """Pending -> running (called by the runner when the first attempt begins)."""
-        self.state = TaskState.RUNNING
         self.started_at = time.time()
         if self._started is not None:
             self._started.set()
 
     def mark_finished(self, state: TaskState) -> None:
         """Record the final state (called by the registry, which also files the task)."""
-        self.state = state
+        self._final_state = state
         self.finished_at = time.time()
         if self._done is not None:
             self._done.set()
