@@ -138,7 +138,9 @@ class TaskRegistry:
     # ---- scheduling (called by the scheduler; from a worker thread too) -------------------
     def start(self, task: Task, context: contextvars.Context) -> None:
         """Register ``task`` and start it now, in ``context`` (copied when it was scheduled)."""
-        loop = self._current_loop()
+        # On the app's loop thread (the usual case) its loop needs no look-up.
+        on_app_loop = threading.get_ident() == self._loop_thread
+        loop = self._loop if on_app_loop else self._current_loop()
         if loop is None:
             self._hand_over(self.start, task, context)
             return
@@ -146,7 +148,8 @@ class TaskRegistry:
 
     def hold(self, task: Task) -> None:
         """Register ``task`` as pending: it starts at its start point (``start_held``)."""
-        if self._current_loop() is None:
+        on_app_loop = threading.get_ident() == self._loop_thread
+        if not on_app_loop and self._current_loop() is None:
             self._hand_over(self.hold, task)
             return
         self._active[task] = None

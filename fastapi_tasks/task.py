@@ -46,8 +46,7 @@ class TaskState(StrEnum):
 def _function_name(func: Any) -> str:
     while isinstance(func, functools.partial):
         func = func.func
-    qualname = getattr(func, "__qualname__", None)
-    return qualname if isinstance(qualname, str) else type(func).__qualname__
+    return getattr(func, "__qualname__", None) or type(func).__qualname__
 
 
 class Task(Generic[P, T]):
