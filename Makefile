@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} $(BIN)/fastapi-tasks-demo serve --host $(HOST) --port $(PORT)
 
+# SQLite only, whatever the shell exports (make test-postgres is the PostgreSQL run).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q
 
 # The tutorial's steps against a running server: make walkthrough BASE=http://127.0.0.1:8765
 BASE ?= http://$(HOST):$(PORT)
@@ -35,11 +36,12 @@ docker-test: $(STAMP)
 	$(BIN)/python -m pytest -q -m docker -o faulthandler_timeout=0 tests/docker
 
 # requirements.lock, what the image installs: every version pinned, every file hashed. Run it
-# after changing the dependencies in pyproject.toml (it keeps the other pins as they are).
+# after changing the dependencies in pyproject.toml (it keeps the other pins as they are). The
+# postgres extra is included, so the image runs on DATABASE_URL=postgresql+asyncpg://... too.
 UV_VERSION := 0.13.9
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
-	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra postgres --quiet --generate-hashes --python-version 3.11 \
 		--python-platform linux --custom-compile-command 'make lock' -o requirements.lock
 
 # The same suite on a throwaway PostgreSQL cluster (Debian's package, installed if missing;

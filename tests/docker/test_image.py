@@ -219,6 +219,14 @@ def test_the_server_runs_as_uid_10001(engine: Engine, first: Container) -> None:
     assert "fastapi-tasks-demo" in cmdline
 
 
+def test_the_image_carries_the_postgresql_driver(
+    engine: Engine, first: Container
+) -> None:
+    # DATABASE_URL=postgresql+asyncpg://... (compose.yaml) needs asyncpg in the image.
+    done = engine.run("exec", first.name, "python", "-c", "import asyncpg")
+    assert done.returncode == 0, done.stderr
+
+
 def test_an_order_placed_through_the_container_confirms(
     first: Container, order_id: int
 ) -> None:
