@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test test-postgres chaos lint bench format clean walkthrough docker-test lock
+.PHONY: demo test test-postgres chaos lint bench bench-library bench-service bench-memory format clean walkthrough docker-test lock
 
 # The first run installs everything quietly; say so, or it looks stuck.
 $(STAMP): pyproject.toml
@@ -64,9 +64,20 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # The library's performance bar side by side over uvicorn: the four required ratios with targets,
-# verdicts and their spread over interleaved rounds (bench/README.md); about 4 minutes.
-bench: $(STAMP)
+# verdicts and their spread over interleaved rounds (bench/README.md); about 4 minutes. Then the
+# service's own figures (make bench-service).
+bench: bench-library bench-service
+
+bench-library: $(STAMP)
 	$(BIN)/python -m bench
+
+# Orders end to end under load, the event loop during bcrypt + uploads, memory under a long mixed
+# load, SIGTERM with tasks in flight: each prints its figures and targets (about 8 minutes).
+bench-service: $(STAMP)
+	$(BIN)/python -m bench.orders_load
+	$(BIN)/python -m bench.loop_health
+	$(BIN)/python -m bench.memory --shipped-only
+	$(BIN)/python -m bench.shutdown
 
 bench-memory: $(STAMP)
 	$(BIN)/python -m bench.memory
