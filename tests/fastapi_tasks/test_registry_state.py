@@ -20,6 +20,7 @@ from fastapi_tasks import (
     get_scheduler,
 )
 from fastapi_tasks.config import TaskOptions
+from fastapi_tasks.registry import TaskRegistry
 from fastapi_tasks.testing import wait_for_tasks
 from tests.fastapi_tasks.support import lifespan_client
 from tests.polling import within
@@ -305,3 +306,33 @@ async def test_an_int_limit_is_sized_by_the_first_value_seen_for_a_name() -> Non
     release.set()
     await wait_for_tasks(app, timeout=2)
     assert state_of(second) is TaskState.SUCCEEDED
+
+
+async def test_state_follows_the_run_and_scheduled_counts_held_running_and_filed() -> (
+    None
+):
+    """``state`` is derived (pending, running, outcome); ``scheduled`` from active + filed."""
+    registry = TaskRegistry()
+    entered, release = anyio.Event(), anyio.Event()
+
+    async def slow() -> None:
+        entered.set()
+        await release.wait()
+
+    async with registry.lifespan():
+        held = Task(slow, (), {}, mode=TaskMode.AFTER_ROUTE)
+        never = Task(slow, (), {}, mode=TaskMode.AFTER_RESPONSE)
+        registry.hold(held)
+        registry.hold(never)
+        assert (held.state, never.state) == (TaskState.PENDING, TaskState.PENDING)
+        assert registry.counters.scheduled == 2
+        registry.drop([never])  # its start point never came
+        assert state_of(never) is TaskState.CANCELLED
+        registry.start_held([(held, contextvars.copy_context())])
+        await within(entered.wait())
+        assert state_of(held) is TaskState.RUNNING
+        release.set()
+        await within(held.wait())
+        assert state_of(held) is TaskState.SUCCEEDED
+        counters = registry.counters
+        assert (counters.scheduled, counters.succeeded, counters.cancelled) == (2, 1, 1)
