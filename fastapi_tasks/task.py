@@ -115,7 +115,12 @@ class Task(Generic[P, T]):
         self.args = args
         self.kwargs = kwargs
         self.config = TaskConfig() if config is None else config
-        self.name = self.config.name or _function_name(func)
+        # A plain function names itself; partials and callable objects need unwrapping.
+        self.name = (
+            self.config.name
+            or getattr(func, "__qualname__", None)
+            or _function_name(func)
+        )
         self.mode = mode
         # Pending and running follow from ``started_at``; the outcome is set once, at the end.
         self._final_state: TaskState | None = None

@@ -1,8 +1,10 @@
 """``Task`` built by hand, as the published docs do to test error handlers."""
 
+import functools
 import logging
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -118,3 +120,27 @@ async def test_sync_function_and_sync_handler_run_in_worker_threads() -> None:
     assert await task() is None
     assert len(threads) == 2
     assert loop_thread not in threads
+
+
+class _Mailer:
+    async def __call__(self, to: str) -> None:
+        return None
+
+    async def send(self, to: str) -> None:
+        return None
+
+
+def test_default_name_is_the_function_qualified_name_through_partials_and_objects() -> (
+    None
+):
+    mailer = _Mailer()
+    inner = functools.partial(add, 1)
+    cases: list[tuple[Any, str]] = [
+        (add, "add"),
+        (functools.partial(inner, b=2), "add"),
+        (mailer, "_Mailer"),
+        (mailer.send, "_Mailer.send"),
+    ]
+    assert [Task(func, (), {}).name for func, _ in cases] == [name for _, name in cases]
+    named = Task(add, (), {}, TaskConfig(name="orders.add"))
+    assert named.name == "orders.add"
