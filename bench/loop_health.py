@@ -17,70 +17,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 
-from bench.processes import free_port, wait_healthy
+from bench.service import ROOT, SERVE, running_service
 from bench.upload_burst import HealthProbe, percentile, photo
 
-ROOT = Path(__file__).resolve().parent.parent
 ON_LOOP = ROOT / "bench" / "standalone" / "on_loop.py"
 TARGET_P99_MS = 50.0
 PHOTO_SIZE = (2400, 1600)  # ~2.7 MB as a noisy JPEG
 SETTLE_DEADLINE_S = 180.0
 
-VARIANTS: dict[str, list[str]] = {
-    "threads": ["-m", "app.cli", "serve"],
-    "on the loop": [str(ON_LOOP), "serve"],
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "threads": SERVE,
+    "on the loop": (str(ON_LOOP), "serve"),
 }
-
-
-@contextmanager
-def running(command: list[str]) -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="bench-loop-") as tmp:
-        data_dir = Path(tmp)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        env.update(
-            {
-                "MODE": "mock",
-                "DATA_DIR": str(data_dir),
-                "UPLOAD_DIR": str(data_dir / "uploads"),
-                "DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'app.db'}",
-                "BCRYPT_ROUNDS": "12",
-                "LOG_LEVEL": "WARNING",
-                "PYTHONPATH": str(ROOT),
-            }
-        )
-        log_path = data_dir / "server.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, *command, "--port", str(port)],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            wait_healthy(process, port, log_path)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+# Production's cost, not the tests' 4 rounds; quiet logs so the probe measures the work.
+SERVER_ENV = {"BCRYPT_ROUNDS": "12", "LOG_LEVEL": "WARNING"}
 
 
 async def burst(
@@ -125,9 +81,12 @@ async def burst(
 def one_round(
     variant: str, registrations: int, photos: list[bytes], round_no: int
 ) -> list[float]:
-    with running(VARIANTS[variant]) as base_url, HealthProbe(base_url) as probe:
+    with (
+        running_service(command=VARIANTS[variant], env=SERVER_ENV) as service,
+        HealthProbe(service.base_url) as probe,
+    ):
         started = time.perf_counter()
-        asyncio.run(burst(base_url, registrations, photos, round_no))
+        asyncio.run(burst(service.base_url, registrations, photos, round_no))
         return probe.between(started, time.perf_counter())
 
 

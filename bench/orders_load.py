@@ -20,10 +20,7 @@ are not a test: this prints figures and verdicts, it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -36,9 +33,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.processes import ensure_wrk, free_port, process_cpu_seconds, wait_healthy
+from bench.processes import ensure_wrk, export_tree, process_cpu_seconds
+from bench.service import ROOT, Service, running_service
 
-ROOT = Path(__file__).resolve().parent.parent
 AMPLE_STOCK = 100_000_000
 SETTLE_DEADLINE_S = 60.0
 TARGET_SPEEDUP = 2.0  # orders/s at 16 clients, against the baseline
@@ -107,66 +104,17 @@ def _count(pattern: str, output: str) -> int:
     return sum(int(g) for g in found.groups()) if found else 0
 
 
-class Server:
-    """The service from ``source`` on a free port with its own data directory."""
-
-    def __init__(self, source: Path, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.database = data_dir / "app.db"
-        self.log = data_dir / "server.log"
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        env.update(
-            {
-                "MODE": "mock",
-                "DATA_DIR": str(data_dir),
-                "UPLOAD_DIR": str(data_dir / "uploads"),
-                "DATABASE_URL": f"sqlite+aiosqlite:///{self.database}",
-                "PYTHONPATH": str(source),
-                "MALLOC_ARENA_MAX": "2",  # as `make demo` runs it
-            }
-        )
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)],
-                cwd=source,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def sql(self, query: str, *args: object) -> list[tuple[object, ...]]:
-        with sqlite3.connect(self.database, timeout=30) as db:
-            return db.execute(query, args).fetchall()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 @contextmanager
-def running(source: Path) -> Iterator[Server]:
-    with tempfile.TemporaryDirectory(prefix="bench-orders-") as tmp:
-        server = Server(source, Path(tmp))
-        try:
-            wait_healthy(server.process, server.port, server.log)
-            server.sql(
-                "UPDATE product SET stock = ? WHERE name = ?", AMPLE_STOCK, PRODUCT
-            )
-            yield server
-        finally:
-            server.stop()
+def running(source: Path) -> Iterator[Service]:
+    with running_service(source=source) as service:
+        service.sql("UPDATE product SET stock = ? WHERE name = ?", AMPLE_STOCK, PRODUCT)
+        yield service
 
 
-def _wrk_script(directory: Path, scenario: Scenario, server: Server) -> Path | None:
+def _wrk_script(directory: Path, scenario: Scenario, server: Service) -> Path | None:
     if scenario.product is None:
         return None
-    catalogue = httpx.get(f"http://127.0.0.1:{server.port}/products").json()
+    catalogue = httpx.get(f"{server.base_url}/products").json()
     [(product_id, price)] = [
         (p["product_id"], p["price"])
         for p in catalogue
@@ -185,7 +133,7 @@ def _wrk_script(directory: Path, scenario: Scenario, server: Server) -> Path | N
     return script
 
 
-def _wait_settled(server: Server) -> None:
+def _wait_settled(server: Service) -> None:
     deadline = time.monotonic() + SETTLE_DEADLINE_S
     while server.sql("SELECT count(*) FROM \"order\" WHERE status = 'processing'")[0][
         0
@@ -195,7 +143,7 @@ def _wait_settled(server: Server) -> None:
         time.sleep(0.1)  # polling the database while the tasks finish
 
 
-def measure(wrk: str, server: Server, scenario: Scenario, duration_s: int) -> Figures:
+def measure(wrk: str, server: Service, scenario: Scenario, duration_s: int) -> Figures:
     before_orders = server.sql('SELECT count(*) FROM "order"')[0][0]
     assert isinstance(before_orders, int)
     locked_before = server.log.read_text(errors="replace").count("database is locked")
@@ -235,23 +183,6 @@ def measure(wrk: str, server: Server, scenario: Scenario, duration_s: int) -> Fi
         locked=server.log.read_text(errors="replace").count("database is locked")
         - locked_before,
     )
-
-
-def export_tree(ref: str, into: Path) -> str:
-    """The repository as of git REF under INTO (no work tree of its own); returns the commit."""
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", commit],
-        capture_output=True,
-        check=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return commit
 
 
 def run_round(wrk: str, variant: Variant, duration_s: int) -> None:

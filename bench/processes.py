@@ -37,6 +37,11 @@ _PR_SET_PDEATHSIG = 1
 
 def export_ours(ref: str, into: Path) -> str:
     """Write ``fastapi_tasks/`` as of git REF under INTO; return the full commit id."""
+    return export_tree(ref, into, "fastapi_tasks")
+
+
+def export_tree(ref: str, into: Path, *paths: str) -> str:
+    """Write the repository (or only PATHS) as of git REF under INTO; return the commit id."""
     commit = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
         capture_output=True,
@@ -44,15 +49,7 @@ def export_ours(ref: str, into: Path) -> str:
         check=True,
     ).stdout.strip()
     archive = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(REPO_ROOT),
-            "archive",
-            "--format=tar",
-            commit,
-            "fastapi_tasks",
-        ],
+        ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", commit, *paths],
         capture_output=True,
         check=True,
     ).stdout

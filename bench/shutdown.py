@@ -13,23 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import sqlite3
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-from bench.processes import free_port, wait_healthy
+from bench.service import running_service
 
-ROOT = Path(__file__).resolve().parent.parent
 SLOW_S = 2.0
 START_DEADLINE_S = 30.0
-EXIT_DEADLINE_S = 60.0
 CHARGE = "orders.charge_payment"
 
 
@@ -68,55 +60,29 @@ async def place_orders(base_url: str, n: int, product: dict[str, object]) -> Non
 
 def one(n: int) -> tuple[int, float, int | None, int, int]:
     """(charges in flight at SIGTERM, seconds to exit, exit code, settled, processing)."""
-    with tempfile.TemporaryDirectory(prefix="bench-shutdown-") as tmp:
-        data_dir = Path(tmp)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        env.update(
-            {
-                "MODE": "mock",
-                "DATA_DIR": str(data_dir),
-                "UPLOAD_DIR": str(data_dir / "uploads"),
-                "DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'app.db'}",
-                "FAKE_PAYMENT_SLOW_S": str(SLOW_S),
-                "LOG_LEVEL": "WARNING",
-                "PYTHONPATH": str(ROOT),
-            }
-        )
-        log_path = data_dir / "server.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+    server_env = {"FAKE_PAYMENT_SLOW_S": str(SLOW_S), "LOG_LEVEL": "WARNING"}
+    with running_service(env=server_env) as service:
+        with httpx.Client(base_url=service.base_url) as http:
+            http.put("/demo/faults", json={"payment": "slow"}).raise_for_status()
+            product = http.get("/products").json()[1]  # plenty of stock
+            asyncio.run(place_orders(service.base_url, n, product))
+            deadline = time.monotonic() + START_DEADLINE_S
+            while (counts := charges(http))[0] < n:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"only {counts[0]} of {n} charges started")
+                time.sleep(0.02)  # polling until every charge has started
+        sent = time.perf_counter()
+        code = service.stop()
+        took = time.perf_counter() - sent
+        rows = {
+            str(status): int(str(count))
+            for status, count in service.sql(
+                'SELECT status, count(*) FROM "order" GROUP BY 1'
             )
-        try:
-            wait_healthy(process, port, log_path)
-            in_flight = 0
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
-                http.put("/demo/faults", json={"payment": "slow"}).raise_for_status()
-                product = http.get("/products").json()[1]  # plenty of stock
-                asyncio.run(place_orders(str(http.base_url), n, product))
-                deadline = time.monotonic() + START_DEADLINE_S
-                while (counts := charges(http))[0] < n:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"only {counts[0]} of {n} charges started")
-                    time.sleep(0.02)  # polling until every charge has started
-                in_flight = counts[1]
-            sent = time.perf_counter()
-            process.send_signal(signal.SIGTERM)
-            code = process.wait(timeout=EXIT_DEADLINE_S)
-            took = time.perf_counter() - sent
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        with sqlite3.connect(data_dir / "app.db") as db:
-            rows = dict(db.execute('SELECT status, count(*) FROM "order" GROUP BY 1'))
-        processing = rows.pop("processing", 0)
-        return in_flight, took, code, sum(rows.values()), processing
+        }
+    processing = rows.pop("processing", 0)
+    settled = sum(rows.values())
+    return counts[1], took, code, settled, processing
 
 
 def main(argv: list[str] | None = None) -> int:
