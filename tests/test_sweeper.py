@@ -12,7 +12,8 @@ from app.sweeper import Sweeper, SweepJob
 pytestmark = pytest.mark.anyio
 
 
-async def test_the_first_pass_takes_orphans_then_what_comes_due() -> None:
+async def first_two_passes(*, sweep_orphans: bool) -> list[datetime | None]:
+    """What the sweeper's first two passes asked its job for (``orphaned_before``)."""
     asked: list[datetime | None] = []
     done = anyio.Event()
 
@@ -25,16 +26,24 @@ async def test_the_first_pass_takes_orphans_then_what_comes_due() -> None:
     async def finish(item: int, orphaned: bool) -> bool:
         return True
 
-    before = utcnow()
     sweeper = Sweeper([SweepJob("test", due, finish)], interval_s=0.01)
     with anyio.fail_after(5):
-        async with sweeper.running():
+        async with sweeper.running(sweep_orphans=sweep_orphans):
             await done.wait()
+    return asked[:2]
 
-    first, second = asked[:2]
+
+async def test_the_first_pass_takes_orphans_then_what_comes_due() -> None:
+    before = utcnow()
+    first, second = await first_two_passes(sweep_orphans=True)
     assert first is not None
     assert first >= before  # the process's start
     assert second is None
+
+
+async def test_beside_a_live_sibling_every_pass_respects_leases() -> None:
+    # serve --workers N: work predating this worker may be a live sibling's in flight.
+    assert await first_two_passes(sweep_orphans=False) == [None, None]
 
 
 async def test_stopping_lets_the_item_in_hand_finish_and_takes_no_more() -> None:
