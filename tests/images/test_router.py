@@ -21,6 +21,16 @@ from .imagegen import (
     truncated_jpeg_bytes,
 )
 
+# A hand-framed multipart upload of one PNG part, for bodies streamed in chunks.
+_BOUNDARY = "b0undary"
+MULTIPART_TYPE = f"multipart/form-data; boundary={_BOUNDARY}"
+MULTIPART_HEAD = (
+    f"--{_BOUNDARY}\r\n"
+    'Content-Disposition: form-data; name="file"; filename="big.png"\r\n'
+    "Content-Type: image/png\r\n\r\n"
+).encode()
+MULTIPART_TAIL = f"\r\n--{_BOUNDARY}--\r\n".encode()
+
 pytestmark = pytest.mark.anyio
 
 
@@ -108,27 +118,21 @@ async def test_upload_over_limit_with_content_length_is_json_413(
 async def test_upload_over_limit_without_content_length_is_json_413(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    boundary = "b0undary"
-    head = (
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="file"; filename="big.png"\r\n'
-        "Content-Type: image/png\r\n\r\n"
-    ).encode()
     sent = 0
 
     async def chunked_body() -> AsyncIterator[bytes]:
         nonlocal sent
-        yield head
+        yield MULTIPART_HEAD
         for _ in range(64):  # 4 MiB in 64 KiB chunks, far over the limit
             sent += 1
             yield b"\0" * 65536
-        yield f"\r\n--{boundary}--\r\n".encode()
+        yield MULTIPART_TAIL
 
     response = await client.post(
         "/upload-image",
         params={"user_id": 1},
         content=chunked_body(),
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        headers={"Content-Type": MULTIPART_TYPE},
     )
     assert response.status_code == 413
     assert response.json()["detail"].startswith("The upload is larger than the limit")
@@ -139,13 +143,6 @@ async def test_upload_over_limit_without_content_length_is_json_413(
 async def test_upload_declaring_too_large_a_content_length_is_refused_unread(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    boundary = "b0undary"
-    head = (
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="file"; filename="big.png"\r\n'
-        "Content-Type: image/png\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
     chunk = b"\0" * 65536
     chunks = 2 * MAX_UPLOAD_BYTES // len(chunk)  # twice the limit
     pulled = 0
@@ -153,7 +150,7 @@ async def test_upload_declaring_too_large_a_content_length_is_refused_unread(
     async def body() -> AsyncIterator[bytes]:
         # The transport pulls a part only when the app asks for body bytes.
         nonlocal pulled
-        for part in (head, *[chunk] * chunks, tail):
+        for part in (MULTIPART_HEAD, *[chunk] * chunks, MULTIPART_TAIL):
             pulled += 1
             yield part
 
@@ -162,8 +159,10 @@ async def test_upload_declaring_too_large_a_content_length_is_refused_unread(
         params={"user_id": 1},
         content=body(),
         headers={
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Content-Length": str(len(head) + chunks * len(chunk) + len(tail)),
+            "Content-Type": MULTIPART_TYPE,
+            "Content-Length": str(
+                len(MULTIPART_HEAD) + chunks * len(chunk) + len(MULTIPART_TAIL)
+            ),
         },
     )
     assert response.status_code == 413
