@@ -141,6 +141,37 @@ async def check_order_side_effects(
     )
 
 
+def chosen_product(ctx: StepContext) -> dict[str, Any]:
+    """The product "Browse the catalogue" picked (the step stops if there is none)."""
+    product = ctx.scenario.product
+    ctx.require("a product was chosen (Browse the catalogue)", product is not None)
+    assert product is not None
+    return product
+
+
+async def order_settled_as(
+    ctx: StepContext,
+    product: dict[str, Any],
+    quantity: int,
+    token: str,
+    expected: dict[str, str],
+) -> int:
+    """Place an order, wait until it settles, check its statuses; returns its id."""
+    order_id, _ = await place_order(ctx, product, quantity, token)
+    check_fields(ctx, await settle(ctx, order_id), expected)
+    return order_id
+
+
+async def payment_calls(ctx: StepContext, order_id: int) -> list[dict[str, Any]]:
+    """The gateway's recorded calls about ``order_id`` (charges and refunds)."""
+    return [
+        call
+        for call in await ctx.calls_to("payment")
+        if isinstance(call["body"], dict)
+        and call["body"].get("metadata", {}).get("order_id") == order_id
+    ]
+
+
 @step("Browse the catalogue", "GET /products")
 async def catalogue(ctx: StepContext) -> None:
     products: list[dict[str, Any]] = await ctx.get_json("/products")
@@ -178,17 +209,15 @@ async def catalogue(ctx: StepContext) -> None:
     "GET /demo/calls",
 )
 async def approved_order(ctx: StepContext) -> None:
-    product = ctx.scenario.product
-    ctx.require("a product was chosen (Browse the catalogue)", product is not None)
-    assert product is not None
+    product = chosen_product(ctx)
     product_id = int(product["product_id"])
     before = await product_available(ctx, product_id)
     since = await ctx.latest_time("tasks")
-    order_id, _ = await place_order(ctx, product, 2, "tok_visa")
-    order = await settle(ctx, order_id)
-    check_fields(
+    order_id = await order_settled_as(
         ctx,
-        order,
+        product,
+        2,
+        "tok_visa",
         {
             "status": "confirmed",
             "payment_status": "succeeded",
@@ -215,12 +244,7 @@ async def approved_order(ctx: StepContext) -> None:
         and max(route_starts) <= min(response_starts),
         {"after_route": route_starts, "after_response": response_starts},
     )
-    charges = [
-        call
-        for call in await ctx.calls_to("payment")
-        if isinstance(call["body"], dict)
-        and call["body"].get("metadata", {}).get("order_id") == order_id
-    ]
+    charges = await payment_calls(ctx, order_id)
     ctx.check(
         "one charge at the gateway, payment token redacted in /demo/calls",
         len(charges) == 1 and charges[0]["body"].get("token") != "tok_visa",
@@ -238,18 +262,16 @@ async def approved_order(ctx: StepContext) -> None:
     "GET /demo/calls",
 )
 async def declined_order(ctx: StepContext) -> None:
-    product = ctx.scenario.product
-    ctx.require("a product was chosen (Browse the catalogue)", product is not None)
-    assert product is not None
+    product = chosen_product(ctx)
     product_id = int(product["product_id"])
     before = await product_available(ctx, product_id)
     since = await ctx.latest_time("tasks")
     alerts_since = await ctx.latest_time("alerts")
-    order_id, _ = await place_order(ctx, product, 1, "tok_declined")
-    order = await settle(ctx, order_id)
-    check_fields(
+    order_id = await order_settled_as(
         ctx,
-        order,
+        product,
+        1,
+        "tok_declined",
         {
             "status": "payment_failed",
             "payment_status": "failed",
@@ -302,11 +324,11 @@ async def sold_out_order(ctx: StepContext) -> None:
         f"{product['available']} available"
     )
     since = await ctx.latest_time("tasks")
-    order_id, _ = await place_order(ctx, product, quantity, "tok_visa")
-    order = await settle(ctx, order_id)
-    check_fields(
+    order_id = await order_settled_as(
         ctx,
-        order,
+        product,
+        quantity,
+        "tok_visa",
         {
             "status": "inventory_failed",
             "payment_status": "refunded",
@@ -315,10 +337,7 @@ async def sold_out_order(ctx: StepContext) -> None:
     )
     await check_order_side_effects(ctx, order_id, since, "order_out_of_stock")
     payments = [
-        urlsplit(call["url"]).path
-        for call in await ctx.calls_to("payment")
-        if isinstance(call["body"], dict)
-        and call["body"].get("metadata", {}).get("order_id") == order_id
+        urlsplit(call["url"]).path for call in await payment_calls(ctx, order_id)
     ]
     ctx.check(
         "the gateway saw the charge, then its refund",
