@@ -68,6 +68,18 @@ def _alert(order_id: int, text: str, *, severity: str = "error") -> NewMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Settled:
+    """An order's final status, and the outbox rows (kind, id) the settling call wrote."""
+
+    status: OrderStatus
+    rows: tuple[tuple[str, int], ...] = ()
+
+    def promised(self, kind: OutboxKind) -> list[int]:
+        """Ids of the rows of ``kind`` to deliver, oldest first."""
+        return [row_id for row_kind, row_id in self.rows if row_kind == kind]
+
+
+@dataclass(frozen=True, slots=True)
 class OrderPipeline:
     """Charge, reserve, settle, notify: scheduled per request, resumed after a crash."""
 
@@ -103,7 +115,11 @@ class OrderPipeline:
             name="orders.reserve_stock",
             shield=True,
             on_error=partial(self.on_stock_reservation_failed, order_id=order_id),
-        ).schedule(self.reserve_or_book_shortage, order_id=order_id)
+        ).schedule(
+            self.reserve_or_book_shortage,
+            order_id=order_id,
+            quantities=service.line_quantities(order.lines),
+        )
         settlement = tasks.after_route.task(
             name="orders.settle_order",
             shield=True,
@@ -166,12 +182,16 @@ class OrderPipeline:
             )
             return None
 
-    async def reserve_stock(self, *, order_id: int) -> None:
+    async def reserve_stock(
+        self, *, order_id: int, quantities: Sequence[tuple[int, int]] | None = None
+    ) -> None:
         """Reserve every line in one transaction (raises ``OutOfStockError``); idempotent."""
         async with self.sessions() as session:
-            await service.reserve_stock(session, order_id)
+            await service.reserve_stock(session, order_id, quantities)
 
-    async def reserve_or_book_shortage(self, *, order_id: int) -> None:
+    async def reserve_or_book_shortage(
+        self, *, order_id: int, quantities: Sequence[tuple[int, int]] | None = None
+    ) -> None:
         """The reservation task: running out of stock is booked here, not a task failure.
 
         Selling out is a business outcome (one INFO line, no traceback: 1,500 orders for a
@@ -179,7 +199,7 @@ class OrderPipeline:
         reach ``on_stock_reservation_failed``.
         """
         try:
-            await self.reserve_stock(order_id=order_id)
+            await self.reserve_stock(order_id=order_id, quantities=quantities)
         except OutOfStockError as shortage:
             logger.info(
                 "order %s: out of stock (product %s)", order_id, shortage.product_id
@@ -188,63 +208,79 @@ class OrderPipeline:
 
     async def settle_when_done(
         self, *, order_id: int, payment: Task, reservation: Task
-    ) -> OrderStatus | None:
+    ) -> Settled | None:
         """Settle once payment and reservation both finished (and their handlers ran)."""
         await payment.wait()
         await reservation.wait()
-        return await self.settle(order_id=order_id)
+        return await self.settlement(order_id=order_id)
 
     async def deliver_when_settled(
-        self, *, order_id: int, settlement: Task, kind: OutboxKind
+        self,
+        *,
+        order_id: int,  # noqa: ARG002 - names the order in the task's logs and history
+        settlement: Task,
+        kind: OutboxKind,
     ) -> int:
-        """Deliver the order's pending ``kind`` rows once the settlement wrote them."""
+        """Deliver the ``kind`` rows the settlement wrote, once it committed them.
+
+        Nothing if it failed or another settlement (the sweeper's) came first: then the
+        rows are that one's to deliver, or the sweeper's.
+        """
         await settlement.wait()
-        return await self.outbox.deliver_pending(
-            subject_type=SUBJECT, subject_id=order_id, kind=kind
-        )
+        settled: Settled | None = settlement.result
+        if settled is None:
+            return 0
+        return await self.outbox.deliver_all(settled.promised(kind))
 
     # -- shared by both paths -----------------------------------------------------------
 
     async def settle(self, *, order_id: int) -> OrderStatus | None:
         """Decide and record the outcome once; None while the payment is still unknown."""
+        settled = await self.settlement(order_id=order_id)
+        return None if settled is None else settled.status
+
+    async def settlement(self, *, order_id: int) -> Settled | None:
+        """``settle``, with the outbox rows this call wrote (none if it was settled before)."""
         async with self.sessions() as session:
             order = await service.get_order(session, order_id)
-        if order.status != OrderStatus.PROCESSING:
-            return OrderStatus(order.status)
-        decision = decide(order.payment_status, order.inventory_status)
-        if decision is None:
-            logger.warning(
-                "order %s not settled yet (payment %s, stock %s); the sweeper resumes it",
-                order_id,
-                order.payment_status,
-                order.inventory_status,
-            )
-            return None
-        extra: list[NewMessage] = []
-        refunded = False
-        if decision.refund:
-            refunded = await self._refund(order)
-            if not refunded:
-                extra.append(
-                    _alert(
-                        order_id,
-                        f"Refund failed for order {order_id}: "
-                        f"refund charge {order.charge_id} by hand",
-                    )
+            # Hold no connection across the refund's network call.
+            await session.commit()
+            if order.status != OrderStatus.PROCESSING:
+                return Settled(OrderStatus(order.status))
+            decision = decide(order.payment_status, order.inventory_status)
+            if decision is None:
+                logger.warning(
+                    "order %s not settled yet (payment %s, stock %s); "
+                    "the sweeper resumes it",
+                    order_id,
+                    order.payment_status,
+                    order.inventory_status,
                 )
-        async with self.sessions() as session:
-            settled = await service.settle(
+                return None
+            extra: list[NewMessage] = []
+            refunded = False
+            if decision.refund:
+                refunded = await self._refund(order)
+                if not refunded:
+                    extra.append(
+                        _alert(
+                            order_id,
+                            f"Refund failed for order {order_id}: "
+                            f"refund charge {order.charge_id} by hand",
+                        )
+                    )
+            rows = await service.settle(
                 session,
                 order_id,
                 decision.status,
                 release_stock=decision.release_stock,
                 promises=[*promises(order, decision.status, refunded=refunded), *extra],
             )
-            if not settled:  # a concurrent settlement (the sweeper's, say) came first
+            if rows is None:  # a concurrent settlement (the sweeper's, say) came first
                 order = await service.get_order(session, order_id)
-                return OrderStatus(order.status)
+                return Settled(OrderStatus(order.status))
         logger.info("order %s settled: %s", order_id, decision.status)
-        return decision.status
+        return Settled(decision.status, tuple((row.kind, row.id) for row in rows))
 
     async def reconcile_payment(self, *, order_id: int) -> None:
         """Ask the gateway what became of the charge (by key) and book that answer.

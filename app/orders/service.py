@@ -31,6 +31,7 @@ from app.orders.models import (
 )
 from app.orders.schemas import OrderCreate
 from app.outbox import service as outbox
+from app.outbox.models import OutboxMessage
 from app.outbox.service import NewMessage
 
 
@@ -109,6 +110,17 @@ async def get_order(session: AsyncSession, order_id: int) -> Order:
     return order
 
 
+def line_quantities(lines: Sequence[OrderLine]) -> list[tuple[int, int]]:
+    """(product id, total quantity) per product, by product id: what ``reserve_stock`` takes.
+
+    In product order, so two orders always lock products in the same order.
+    """
+    totals: dict[int, int] = {}
+    for line in lines:
+        totals[line.product_id] = totals.get(line.product_id, 0) + line.quantity
+    return sorted(totals.items())
+
+
 async def _quantities(session: AsyncSession, order_id: int) -> list[tuple[int, int]]:
     rows = await session.execute(
         select(OrderLine.product_id, func.sum(OrderLine.quantity))
@@ -119,13 +131,22 @@ async def _quantities(session: AsyncSession, order_id: int) -> list[tuple[int, i
     return [(int(product_id), int(quantity)) for product_id, quantity in rows.all()]
 
 
-async def reserve_stock(session: AsyncSession, order_id: int) -> bool:
+async def reserve_stock(
+    session: AsyncSession,
+    order_id: int,
+    quantities: Sequence[tuple[int, int]] | None = None,
+) -> bool:
     """Reserve every line of the order, all or nothing; ``OutOfStockError`` if one is short.
 
-    Returns False if the order was not waiting for a reservation (already handled).
+    ``quantities`` (``line_quantities`` of the order) saves reading them back when the
+    caller still has the lines. Returns False if the order was not waiting for a
+    reservation (already handled).
     """
-    quantities = await _quantities(session, order_id)
-    await session.commit()  # end the read; the transaction below starts with a write
+    if quantities is None:
+        quantities = await _quantities(session, order_id)
+        await (
+            session.commit()
+        )  # end the read; the transaction below starts with a write
     try:
         claimed = await session.execute(
             update(Order)
@@ -159,7 +180,7 @@ async def reserve_stock(session: AsyncSession, order_id: int) -> bool:
 
 
 async def _release(
-    session: AsyncSession, order_id: int, quantities: list[tuple[int, int]]
+    session: AsyncSession, order_id: int, quantities: Sequence[tuple[int, int]]
 ) -> None:
     claimed = await session.execute(
         update(Order)
@@ -186,12 +207,13 @@ async def settle(
     *,
     release_stock: bool,
     promises: Sequence[NewMessage],
-) -> bool:
+) -> list[OutboxMessage] | None:
     """Leave ``processing`` exactly once, in one transaction with what that promises.
 
     The final status, the released stock (compensation for a failed payment) and the
     outbox rows (the customer's e-mail, the warehouse's shipment) commit together or not
-    at all. False if the order was already settled.
+    at all. Returns those rows (their ids are set), or None if the order was already
+    settled.
     """
     quantities = await _quantities(session, order_id) if release_stock else []
     await session.commit()  # end the read; the transaction below starts with a write
@@ -203,16 +225,15 @@ async def settle(
         )
         if _rowcount(claimed) == 0:
             await session.rollback()
-            return False
+            return None
         if release_stock:
             await _release(session, order_id, quantities)
-        for message in promises:
-            outbox.add(session, message)
+        rows = [outbox.add(session, message) for message in promises]
         await session.commit()
     except BaseException:
         await session.rollback()
         raise
-    return True
+    return rows
 
 
 async def _update_order(

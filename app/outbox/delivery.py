@@ -115,7 +115,7 @@ class Outbox:
             ids = await service.pending_ids(
                 session, subject_type=subject_type, subject_id=subject_id, kind=kind
             )
-        return await self._deliver_each(ids)
+        return await self.deliver_all(ids)
 
     def sweep_job(self) -> SweepJob:
         """For the sweeper: rows whose task is gone, delivered one attempt at a time."""
@@ -131,7 +131,8 @@ class Outbox:
 
         return SweepJob("outbox", due, finish)
 
-    async def _deliver_each(self, ids: Iterable[int]) -> int:
+    async def deliver_all(self, ids: Iterable[int]) -> int:
+        """Deliver these rows in order; raise the first retryable error after trying all."""
         sent = 0
         first_error: Exception | None = None
         for message_id in ids:
