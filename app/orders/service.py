@@ -10,11 +10,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.db import utcnow
+from app.db import execute_core, utcnow
 from app.orders.exceptions import (
     OrderNotFoundError,
     OutOfStockError,
@@ -37,6 +37,45 @@ from app.outbox.service import NewMessage
 
 def _rowcount(result: Any) -> int:
     return cast(CursorResult[Any], result).rowcount
+
+
+# The confirmed path's writes, built once and run as Core statements (``execute_core``):
+# each is one conditional UPDATE whose row count is the answer.
+_RESERVE_ORDER = (
+    update(Order)
+    .where(
+        Order.id == bindparam("order_id"),
+        Order.inventory_status == InventoryStatus.PENDING,
+    )
+    .values(inventory_status=InventoryStatus.RESERVED, updated_at=bindparam("now"))
+)
+# Conditional on what is already reserved, so two orders cannot both take the last unit
+# (the seed's "available >= ?" check ignored reservations).
+_RESERVE_PRODUCT = (
+    update(Product)
+    .where(
+        Product.id == bindparam("product_id"),
+        Product.reserved + bindparam("quantity") <= Product.stock,
+    )
+    .values(reserved=Product.reserved + bindparam("quantity"))
+)
+_MARK_PAID = (
+    update(Order)
+    .where(
+        Order.id == bindparam("order_id"),
+        Order.payment_status == PaymentStatus.PENDING,
+    )
+    .values(
+        payment_status=PaymentStatus.SUCCEEDED,
+        charge_id=bindparam("charge_id"),
+        updated_at=bindparam("now"),
+    )
+)
+_SETTLE = (
+    update(Order)
+    .where(Order.id == bindparam("order_id"), Order.status == OrderStatus.PROCESSING)
+    .values(status=bindparam("status"), updated_at=bindparam("now"))
+)
 
 
 async def list_products(session: AsyncSession) -> Sequence[Product]:
@@ -144,33 +183,22 @@ async def reserve_stock(
     """
     if quantities is None:
         quantities = await _quantities(session, order_id)
-        await (
-            session.commit()
-        )  # end the read; the transaction below starts with a write
+        # End the read: the transaction below starts with a write.
+        await session.commit()
     try:
-        claimed = await session.execute(
-            update(Order)
-            .where(
-                Order.id == order_id,
-                Order.inventory_status == InventoryStatus.PENDING,
-            )
-            .values(inventory_status=InventoryStatus.RESERVED, updated_at=utcnow())
+        claimed = await execute_core(
+            session, _RESERVE_ORDER, {"order_id": order_id, "now": utcnow()}
         )
-        if _rowcount(claimed) == 0:
+        if claimed.rowcount == 0:
             await session.rollback()
             return False
         for product_id, quantity in quantities:
-            # Conditional on what is already reserved, so two orders cannot both take
-            # the last unit (the seed's "available >= ?" check ignored reservations).
-            result = await session.execute(
-                update(Product)
-                .where(
-                    Product.id == product_id,
-                    Product.reserved + quantity <= Product.stock,
-                )
-                .values(reserved=Product.reserved + quantity)
+            result = await execute_core(
+                session,
+                _RESERVE_PRODUCT,
+                {"product_id": product_id, "quantity": quantity},
             )
-            if _rowcount(result) == 0:
+            if result.rowcount == 0:
                 raise OutOfStockError(product_id)
         await session.commit()
     except BaseException:
@@ -218,12 +246,12 @@ async def settle(
     quantities = await _quantities(session, order_id) if release_stock else []
     await session.commit()  # end the read; the transaction below starts with a write
     try:
-        claimed = await session.execute(
-            update(Order)
-            .where(Order.id == order_id, Order.status == OrderStatus.PROCESSING)
-            .values(status=status, updated_at=utcnow())
+        claimed = await execute_core(
+            session,
+            _SETTLE,
+            {"order_id": order_id, "status": status, "now": utcnow()},
         )
-        if _rowcount(claimed) == 0:
+        if claimed.rowcount == 0:
             await session.rollback()
             return None
         if release_stock:
@@ -259,13 +287,13 @@ async def _update_order(
 
 async def mark_paid(session: AsyncSession, order_id: int, *, charge_id: str) -> bool:
     """Record a successful charge."""
-    return await _update_order(
+    result = await execute_core(
         session,
-        order_id,
-        Order.payment_status == PaymentStatus.PENDING,
-        payment_status=PaymentStatus.SUCCEEDED,
-        charge_id=charge_id,
+        _MARK_PAID,
+        {"order_id": order_id, "charge_id": charge_id, "now": utcnow()},
     )
+    await session.commit()
+    return result.rowcount == 1
 
 
 async def mark_payment_failed(

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import execute_core, utcnow
 from app.outbox.models import OutboxKind, OutboxMessage, OutboxStatus
 
 # Payload values that must not outlive the delivery (the verification link carries the
@@ -68,6 +68,21 @@ def _rowcount(result: Any) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
+_UNLEASED = or_(
+    OutboxMessage.locked_until.is_(None),
+    OutboxMessage.locked_until < bindparam("now"),
+)
+_CLAIM_ANY = (
+    update(OutboxMessage)
+    .where(
+        OutboxMessage.id == bindparam("message_id"),
+        OutboxMessage.status == OutboxStatus.PENDING,
+    )
+    .values(locked_until=bindparam("until"))
+)
+_CLAIM = _CLAIM_ANY.where(_UNLEASED)
+
+
 async def claim(
     session: AsyncSession,
     message_id: int,
@@ -78,30 +93,18 @@ async def claim(
 ) -> OutboxMessage | None:
     """Take a pending row for one delivery attempt; None if it is sent, failed or taken.
 
-    One conditional UPDATE, so of a task and a sweeper racing for a row only one wins.
+    One conditional UPDATE (built once, run as Core), so of a task and a sweeper racing
+    for a row only one wins; the winner reads the row in the same transaction.
     ``ignore_lease`` is for the startup sweep: leases held then belong to a dead process.
     """
-    conditions = [
-        OutboxMessage.id == message_id,
-        OutboxMessage.status == OutboxStatus.PENDING,
-    ]
-    if not ignore_lease:
-        conditions.append(
-            or_(
-                OutboxMessage.locked_until.is_(None),
-                OutboxMessage.locked_until < now,
-            )
-        )
-    result = await session.execute(
-        update(OutboxMessage)
-        .where(*conditions)
-        .values(locked_until=now + lease)
-        .execution_options(synchronize_session=False)
+    result = await execute_core(
+        session,
+        _CLAIM_ANY if ignore_lease else _CLAIM,
+        {"message_id": message_id, "now": now, "until": now + lease},
     )
-    await session.commit()
-    if _rowcount(result) != 1:
-        return None
-    row = await session.get(OutboxMessage, message_id, populate_existing=True)
+    row = None
+    if result.rowcount == 1:
+        row = await session.get(OutboxMessage, message_id, populate_existing=True)
     # Give the connection back before the caller's network call: a burst of slow
     # deliveries must not pin the pool.
     await session.commit()
@@ -151,22 +154,28 @@ def _scrubbed(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_MARK_SENT = (
+    update(OutboxMessage)
+    .where(OutboxMessage.id == bindparam("message_id"))
+    .values(
+        status=OutboxStatus.SENT,
+        attempts=OutboxMessage.attempts + 1,
+        sent_at=bindparam("now"),
+        locked_until=None,
+        last_error=None,
+        payload=bindparam("payload"),
+    )
+)
+
+
 async def mark_sent(
     session: AsyncSession, message: OutboxMessage, *, now: datetime
 ) -> None:
     """Record a delivery the receiver accepted."""
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message.id)
-        .values(
-            status=OutboxStatus.SENT,
-            attempts=OutboxMessage.attempts + 1,
-            sent_at=now,
-            locked_until=None,
-            last_error=None,
-            payload=_scrubbed(message.payload),
-        )
-        .execution_options(synchronize_session=False)
+    await execute_core(
+        session,
+        _MARK_SENT,
+        {"message_id": message.id, "now": now, "payload": _scrubbed(message.payload)},
     )
     await session.commit()
 
