@@ -158,7 +158,7 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def get_settings_from_state(request: Request) -> Settings:
+async def get_settings_from_state(request: Request) -> Settings:
     """The settings the app was built with (a test's own), not the environment's."""
     settings: Settings = request.state.settings
     return settings

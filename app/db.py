@@ -128,8 +128,12 @@ def make_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def get_session_factory(request: Request) -> SessionFactory:
-    """The session factory built by the app's lifespan."""
+async def get_session_factory(request: Request) -> SessionFactory:
+    """The session factory built by the app's lifespan.
+
+    ``async def`` like every dependency that only reads app state: FastAPI runs a plain
+    ``def`` dependency in its thread pool, a thread round trip per request for a lookup.
+    """
     sessions: SessionFactory = request.state.sessions
     return sessions
 

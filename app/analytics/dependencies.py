@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from app.analytics.tracking import EventTracker
 
 
-def get_tracker(request: Request) -> EventTracker:
+async def get_tracker(request: Request) -> EventTracker:
     """The app's event tracker: the only way examples send analytics."""
     tracker: EventTracker = request.state.tracker
     return tracker

@@ -13,13 +13,13 @@ from app.clients.analytics_api import AnalyticsApiClient
 from app.clients.cdn import CdnClient
 
 
-def get_analytics_api(request: Request) -> AnalyticsApiClient:
+async def get_analytics_api(request: Request) -> AnalyticsApiClient:
     """The analytics service client (tracking goes through ``TrackerDep``)."""
     client: AnalyticsApiClient = request.state.analytics_api
     return client
 
 
-def get_cdn(request: Request) -> CdnClient:
+async def get_cdn(request: Request) -> CdnClient:
     """The CDN client (image uploads)."""
     client: CdnClient = request.state.cdn
     return client

@@ -98,7 +98,7 @@ class TaskInfo(BaseModel):
     )
 
 
-def get_fakes(request: Request) -> FakeServices:
+async def get_fakes(request: Request) -> FakeServices:
     """The fake systems' state (mock mode only; this router is not mounted otherwise)."""
     fakes: FakeServices = request.state.fakes
     return fakes

@@ -35,7 +35,7 @@ ExistingImage = Annotated[ImageRecord, Depends(valid_image_id)]
 _LIMITER_ATTR = "images_verify_limiter"
 
 
-def get_verify_limiter(
+async def get_verify_limiter(
     request: Request, settings: SettingsDep
 ) -> anyio.CapacityLimiter:
     """Bounds the full decodes done *in requests* (one limiter per app).

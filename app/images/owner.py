@@ -99,7 +99,7 @@ def other_runs_alive(data_dir: Path, own: str) -> bool:
     return False
 
 
-def get_upload_owner(request: Request) -> UploadOwner:
+async def get_upload_owner(request: Request) -> UploadOwner:
     """The owner the app's lifespan holds."""
     owner: UploadOwner = request.state.upload_owner
     return owner

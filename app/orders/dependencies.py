@@ -22,7 +22,7 @@ async def valid_order_id(
 ExistingOrder = Annotated[Order, Depends(valid_order_id)]
 
 
-def get_order_pipeline(request: Request) -> OrderPipeline:
+async def get_order_pipeline(request: Request) -> OrderPipeline:
     """The order pipeline built by the lifespan."""
     pipeline: OrderPipeline = request.state.orders
     return pipeline

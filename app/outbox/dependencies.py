@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from app.outbox.delivery import Outbox
 
 
-def get_outbox(request: Request) -> Outbox:
+async def get_outbox(request: Request) -> Outbox:
     """The outbox built by the lifespan."""
     outbox: Outbox = request.state.outbox
     return outbox
