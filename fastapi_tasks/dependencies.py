@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 
 from fastapi_tasks.errors import FastAPITasksUninitializedAppError
 from fastapi_tasks.lifespan import add_tasks, registry_of
-from fastapi_tasks.scheduler import TasksScheduler, new_request_scheduler
+from fastapi_tasks.scheduler import TasksScheduler
 
 __all__ = ["LIFESPAN_NOT_RUN", "Tasks", "add_tasks", "get_tasks"]
 
@@ -39,7 +39,7 @@ async def get_tasks(request: Request) -> TasksScheduler:
         raise FastAPITasksUninitializedAppError()
     if not registry.lifespan_started:
         raise FastAPITasksUninitializedAppError(LIFESPAN_NOT_RUN)
-    return new_request_scheduler(registry, scope)
+    return TasksScheduler(registry, scope)
 
 
 Tasks = Annotated[TasksScheduler, Depends(get_tasks)]

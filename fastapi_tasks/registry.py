@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import threading
+import types
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -21,7 +23,7 @@ import anyio
 
 from fastapi_tasks.config import TaskConfig
 from fastapi_tasks.failures import log_extra, logger
-from fastapi_tasks.runner import Outcome, run_failed, run_task
+from fastapi_tasks.runner import SUCCEEDED_FIRST_TRY, Outcome, run_failed, run_task
 from fastapi_tasks.task import Task, TaskState
 
 __all__ = ["DEFAULT_MAX_FINISHED", "TaskCounters", "TaskRegistry"]
@@ -59,11 +61,12 @@ class TaskRegistry:
         self.shutdown_timeout = shutdown_timeout
         # Set when the app's lifespan starts: without it nothing would drain tasks at shutdown.
         self.lifespan_started = False
-        # Outcome totals as plain ints. "scheduled" is not counted: every task registered is
-        # either still active or filed under exactly one outcome (see ``counters``).
-        self._succeeded = 0
-        self._failed = 0
-        self._cancelled = 0
+        # Tasks filed under each outcome. "scheduled" is not counted: every task registered is
+        # either still active or filed under exactly one outcome (see ``counters``). Keyed by
+        # the state itself (a ``str``, hashed in C): filing a task needs no branch on it.
+        self._outcomes = dict.fromkeys(
+            (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED), 0
+        )
         self._retried = 0
         # Pending and running tasks, with the asyncio task running each (None until started).
         self._active: dict[Task, asyncio.Task[None] | None] = {}
@@ -80,15 +83,13 @@ class TaskRegistry:
     @property
     def counters(self) -> TaskCounters:
         """Totals since the app was created: scheduled, succeeded, failed, retried, cancelled."""
+        outcomes = self._outcomes
         return TaskCounters(
-            scheduled=self._succeeded
-            + self._failed
-            + self._cancelled
-            + len(self._active),
-            succeeded=self._succeeded,
-            failed=self._failed,
+            scheduled=sum(outcomes.values()) + len(self._active),
+            succeeded=outcomes[TaskState.SUCCEEDED],
+            failed=outcomes[TaskState.FAILED],
             retried=self._retried,
-            cancelled=self._cancelled,
+            cancelled=outcomes[TaskState.CANCELLED],
         )
 
     @property
@@ -218,8 +219,31 @@ class TaskRegistry:
         )
 
     async def _run(self, task: Task) -> None:
+        """The coroutine of ``task``'s asyncio task: run it, then file its outcome.
+
+        The usual task (a plain ``async def``; no limit, retries or timeout) makes its one
+        attempt right here: its asyncio task runs two coroutines, this one and the function's,
+        instead of three. Anything else goes through the runner (``run_task``).
+        """
+        config = task.config
+        func = task.func
         try:
-            if task.config.limit is None:
+            if (
+                config.limit is None
+                and not config.retries
+                and config.timeout is None
+                and isinstance(func, types.FunctionType)
+                and func.__code__.co_flags & inspect.CO_COROUTINE
+            ):
+                task.mark_running()
+                task.attempts = 1
+                try:
+                    task.result = await func(*task.args, **task.kwargs)
+                except Exception as exc:
+                    outcome = await run_failed(task, exc)
+                else:
+                    outcome = SUCCEEDED_FIRST_TRY
+            elif config.limit is None:
                 outcome = await run_task(task)
             else:
                 outcome = await self._run_limited(task)
@@ -261,12 +285,7 @@ class TaskRegistry:
         self._active.pop(task, None)
         task.mark_finished(state)
         self._finished.append(task)
-        if state is TaskState.SUCCEEDED:
-            self._succeeded += 1
-        elif state is TaskState.FAILED:
-            self._failed += 1
-        else:
-            self._cancelled += 1
+        self._outcomes[state] += 1
         if self._idle_waiters and not self._active:
             waiters, self._idle_waiters = self._idle_waiters, []
             for fut in waiters:

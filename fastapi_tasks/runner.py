@@ -1,13 +1,12 @@
 """Running one task: limit, attempts, timeout, back-off, logging, ``on_error`` exactly once.
 
 ``run_task`` changes only the task itself (state, attempts, result, error) and returns an
-``Outcome``; the registry, which started it, files the outcome.
+``Outcome``; the registry, which started it, files the outcome. (The usual task, one attempt
+of a plain ``async def``, is awaited by the registry's own task coroutine.)
 """
 
 from __future__ import annotations
 
-import inspect
-import types
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -42,18 +41,10 @@ async def run_task(task: Task) -> Outcome:
     config = task.config
     if config.retries or config.timeout is not None:
         return await _run_attempts(task)
-    # One attempt, no timeout (the usual task): no attempt loop.
+    # One attempt, no timeout: no attempt loop.
     task.attempts += 1
-    func = task.func
     try:
-        if (
-            isinstance(func, types.FunctionType)
-            and func.__code__.co_flags & inspect.CO_COROUTINE
-        ):
-            # A plain ``async def`` (the usual task): awaited here, no helper call.
-            task.result = await func(*task.args, **task.kwargs)
-        else:
-            task.result = await call_sync_or_async(func, task.args, task.kwargs, None)
+        task.result = await call_sync_or_async(task.func, task.args, task.kwargs, None)
     except Exception as exc:
         return await run_failed(task, exc)
     return SUCCEEDED_FIRST_TRY

@@ -19,7 +19,6 @@ __all__ = [
     "TaskBatch",
     "TasksBatch",
     "TasksScheduler",
-    "new_request_scheduler",
 ]
 
 P = ParamSpec("P")
@@ -149,18 +148,30 @@ class TasksScheduler(_TaskConfigurer):
     def __init__(
         self,
         registry: TaskRegistry,
-        request_id: int | None = None,
-        route: str | None = None,
+        scope: MutableMapping[str, Any] | None = None,
     ) -> None:
+        """The scheduler of the request whose ASGI ``scope`` is given, else of no request."""
         self._registry = registry
-        self.request_id = request_id
-        self.route = route
         self._after_route: _Held = []
         self._after_response: _Held = []
         self._endpoint_ok = True
+        if scope is None:
+            self.request_id: int | None = None
+            self.route: str | None = None
+            # Outside a request there is nothing to wait for: both start points have passed.
+            self._phase = 2
+            return
+        self.request_id = next(_request_ids)
+        try:
+            self.route = f"{scope['method']} {scope['route'].path}"
+        except (KeyError, AttributeError):  # not routed by FastAPI/Starlette
+            self.route = f"{scope.get('method', 'GET')} {scope.get('path', '')}"
         # 0: endpoint running, 1: endpoint returned (response being sent), 2: response sent.
-        # Outside a request there is nothing to wait for: 2 from the start.
-        self._phase = 2 if request_id is None else 0
+        # Not inside a FastAPI route (no exit stacks): no start points to wait for.
+        watching = watch_request_stages(
+            scope, self._endpoint_returned, self._response_sent
+        )
+        self._phase = 0 if watching else 2
 
     # ---- public API ----------------------------------------------------------------------
     # A new small batch object per access, not one kept here: a batch refers to its
@@ -193,7 +204,10 @@ class TasksScheduler(_TaskConfigurer):
         self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
     ) -> Task[..., Any]:
         """Start ``fn(*args, **kwargs)`` now, concurrently with the endpoint; returns the ``Task``."""
-        return self._start_now(self._registry.config, fn, args, kwargs)
+        registry = self._registry
+        task = Task(fn, args, kwargs, registry.config, self.request_id, self.route)
+        registry.start(task, contextvars.copy_context())
+        return task
 
     def _target(self) -> tuple[TasksScheduler, TaskMode]:
         return self, TaskMode.IMMEDIATE
@@ -206,11 +220,8 @@ class TasksScheduler(_TaskConfigurer):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Task:
-        """An immediate task: started at once."""
-        # Task's default mode is immediate.
-        task = Task(
-            fn, args, kwargs, config, request_id=self.request_id, route=self.route
-        )
+        """An immediate task with its own config: started at once (as ``schedule``)."""
+        task = Task(fn, args, kwargs, config, self.request_id, self.route)
         self._registry.start(task, contextvars.copy_context())
         return task
 
@@ -223,7 +234,7 @@ class TasksScheduler(_TaskConfigurer):
         kwargs: dict[str, Any],
     ) -> Task:
         """A task of a batch: held until its start point, or started now if that has passed."""
-        task = Task(fn, args, kwargs, config, mode, None, self.request_id, self.route)
+        task = Task(fn, args, kwargs, config, self.request_id, self.route, mode)
         context = contextvars.copy_context()
         if mode is TaskMode.AFTER_ROUTE:
             held = self._after_route if self._phase == 0 else None
@@ -257,20 +268,3 @@ class TasksScheduler(_TaskConfigurer):
                 self._registry.start_held(held)
             else:  # scheduled after the endpoint raised (e.g. by a dependency's teardown)
                 self._registry.drop(task for task, _ in held)
-
-
-def new_request_scheduler(
-    registry: TaskRegistry, scope: MutableMapping[str, Any]
-) -> TasksScheduler:
-    """The scheduler of one request: a new request id, its route, watching its two stages."""
-    route = scope.get("route")
-    path = getattr(route, "path", None) or scope.get("path", "")
-    scheduler = TasksScheduler(
-        registry, next(_request_ids), f"{scope.get('method', 'GET')} {path}"
-    )
-    if not watch_request_stages(
-        scope, scheduler._endpoint_returned, scheduler._response_sent
-    ):
-        # Not inside a FastAPI route: no start points to wait for.
-        scheduler._phase = 2
-    return scheduler

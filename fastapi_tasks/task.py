@@ -105,10 +105,10 @@ class Task(Generic[P, T]):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         config: TaskConfig | None = None,
-        mode: TaskMode = TaskMode.IMMEDIATE,
-        scheduled_at: float | None = None,
         request_id: int | None = None,
         route: str | None = None,
+        mode: TaskMode = TaskMode.IMMEDIATE,
+        scheduled_at: float | None = None,
     ) -> None:
         """A task not yet started; ``Task(func=f, args=(), kwargs={})`` builds one by hand."""
         self.func = func

@@ -12,7 +12,7 @@ from fastapi_tasks.exit_stacks import (
     REQUEST_STACK_KEY,
     watch_request_stages,
 )
-from fastapi_tasks.scheduler import new_request_scheduler
+from fastapi_tasks.scheduler import TasksScheduler
 from tests.fastapi_tasks.support import lifespan_client
 from tests.polling import within
 
@@ -76,7 +76,7 @@ async def test_without_fastapis_exit_stacks_deferred_tasks_start_at_once() -> No
         # A scope without FastAPI's stacks (not a route, or a FastAPI that renamed them).
         scope = {"type": "http", "method": "GET", "path": "/elsewhere"}
         assert not watch_request_stages(scope, lambda ok: None, lambda: None)
-        scheduler = new_request_scheduler(get_registry(app), scope)
+        scheduler = TasksScheduler(get_registry(app), scope)
         route_task = scheduler.after_route.schedule(record, "after_route")
         response_task = scheduler.after_response.schedule(record, "after_response")
         await within(route_task.wait())
