@@ -129,6 +129,7 @@ class OrderPipeline:
             order_id=order_id,
             payment=payment,
             reservation=reservation,
+            placed=order,
         )
         for name, kind in (
             ("orders.send_order_email", OutboxKind.EMAIL),
@@ -207,12 +208,12 @@ class OrderPipeline:
             await self._book_reservation_failure(order_id, shortage)
 
     async def settle_when_done(
-        self, *, order_id: int, payment: Task, reservation: Task
+        self, *, order_id: int, payment: Task, reservation: Task, placed: Order
     ) -> Settled | None:
         """Settle once payment and reservation both finished (and their handlers ran)."""
         await payment.wait()
         await reservation.wait()
-        return await self.settlement(order_id=order_id)
+        return await self.settlement(order_id=order_id, placed=placed)
 
     async def deliver_when_settled(
         self,
@@ -239,46 +240,62 @@ class OrderPipeline:
         settled = await self.settlement(order_id=order_id)
         return None if settled is None else settled.status
 
-    async def settlement(self, *, order_id: int) -> Settled | None:
-        """``settle``, with the outbox rows this call wrote (none if it was settled before)."""
+    async def settlement(
+        self, *, order_id: int, placed: Order | None = None
+    ) -> Settled | None:
+        """``settle``, with the outbox rows this call wrote (none if it was settled before).
+
+        ``placed`` is the order as the request stored it (its lines, e-mail and total never
+        change): then only where it stands is read, not the whole order again.
+        """
         async with self.sessions() as session:
-            order = await service.get_order(session, order_id)
+            if placed is None:
+                order = await service.get_order(session, order_id)
+                progress = service.Progress.of(order)
+            else:
+                order, progress = placed, await service.progress(session, order_id)
             # Hold no connection across the refund's network call.
             await session.commit()
-            if order.status != OrderStatus.PROCESSING:
-                return Settled(OrderStatus(order.status))
-            decision = decide(order.payment_status, order.inventory_status)
+            if progress.status != OrderStatus.PROCESSING:
+                return Settled(OrderStatus(progress.status))
+            decision = decide(progress.payment_status, progress.inventory_status)
             if decision is None:
                 logger.warning(
                     "order %s not settled yet (payment %s, stock %s); "
                     "the sweeper resumes it",
                     order_id,
-                    order.payment_status,
-                    order.inventory_status,
+                    progress.payment_status,
+                    progress.inventory_status,
                 )
                 return None
             extra: list[NewMessage] = []
             refunded = False
             if decision.refund:
-                refunded = await self._refund(order)
+                refunded = await self._refund(order_id, progress.charge_id, order.total)
                 if not refunded:
                     extra.append(
                         _alert(
                             order_id,
                             f"Refund failed for order {order_id}: "
-                            f"refund charge {order.charge_id} by hand",
+                            f"refund charge {progress.charge_id} by hand",
                         )
                     )
+            promised = promises(
+                order,
+                decision.status,
+                refunded=refunded,
+                reason=progress.failure_reason,
+            )
             rows = await service.settle(
                 session,
                 order_id,
                 decision.status,
                 release_stock=decision.release_stock,
-                promises=[*promises(order, decision.status, refunded=refunded), *extra],
+                promises=[*promised, *extra],
             )
             if rows is None:  # a concurrent settlement (the sweeper's, say) came first
-                order = await service.get_order(session, order_id)
-                return Settled(OrderStatus(order.status))
+                progress = await service.progress(session, order_id)
+                return Settled(OrderStatus(progress.status))
         logger.info("order %s settled: %s", order_id, decision.status)
         return Settled(decision.status, tuple((row.kind, row.id) for row in rows))
 
@@ -480,13 +497,15 @@ class OrderPipeline:
             )
         await self._deliver_alerts(order_id)
 
-    async def _refund(self, order: Order) -> bool:
-        if order.charge_id is None:
+    async def _refund(
+        self, order_id: int, charge_id: str | None, amount: Decimal
+    ) -> bool:
+        if charge_id is None:
             return False
-        if not await self._refund_charge(order.id, order.charge_id, order.total):
+        if not await self._refund_charge(order_id, charge_id, amount):
             return False
         async with self.sessions() as session:
-            await service.mark_refunded(session, order.id)
+            await service.mark_refunded(session, order_id)
         return True
 
     async def _refund_charge(

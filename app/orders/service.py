@@ -6,6 +6,7 @@ reserve more than the stock, and an order reserves all of its items or none.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -127,6 +128,44 @@ def order_total(lines: Sequence[OrderLine]) -> Decimal:
     return sum(
         (line.unit_price * line.quantity for line in lines), start=Decimal("0.00")
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where an order stands: the columns its tasks change (the rest never changes)."""
+
+    status: str
+    payment_status: str
+    inventory_status: str
+    charge_id: str | None
+    failure_reason: str | None
+
+    @classmethod
+    def of(cls, order: Order) -> "Progress":
+        return cls(
+            order.status,
+            order.payment_status,
+            order.inventory_status,
+            order.charge_id,
+            order.failure_reason,
+        )
+
+
+_PROGRESS = select(
+    Order.status,
+    Order.payment_status,
+    Order.inventory_status,
+    Order.charge_id,
+    Order.failure_reason,
+).where(Order.id == bindparam("order_id"))
+
+
+async def progress(session: AsyncSession, order_id: int) -> Progress:
+    """The order's changing columns alone, for a caller that holds the rest."""
+    row = (await execute_core(session, _PROGRESS, {"order_id": order_id})).one_or_none()
+    if row is None:
+        raise OrderNotFoundError()
+    return Progress(**row._mapping)
 
 
 async def stuck_order_ids(

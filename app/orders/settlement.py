@@ -71,8 +71,14 @@ EMAIL_TEMPLATES: dict[str, tuple[str, str]] = {
 }
 
 
-def promises(order: Order, status: OrderStatus, *, refunded: bool) -> list[NewMessage]:
-    """What settling ``order`` as ``status`` promises: one e-mail, and a shipment if confirmed."""
+def promises(
+    order: Order, status: OrderStatus, *, refunded: bool, reason: str | None
+) -> list[NewMessage]:
+    """What settling ``order`` as ``status`` promises: one e-mail, and a shipment if confirmed.
+
+    Only the order's fixed parts are read (id, e-mail, lines, total); ``reason`` is why it
+    failed, as recorded by its tasks.
+    """
     template, subject = EMAIL_TEMPLATES[status]
     if status == OrderStatus.INVENTORY_FAILED and not refunded:
         # The refund failed (an operator was alerted): do not tell the customer it happened.
@@ -92,7 +98,7 @@ def promises(order: Order, status: OrderStatus, *, refunded: bool) -> list[NewMe
         "currency": order.currency,
     }
     if status != OrderStatus.CONFIRMED:
-        data["reason"] = order.failure_reason
+        data["reason"] = reason
     if status == OrderStatus.INVENTORY_FAILED:
         data["refunded"] = refunded
     messages = [

@@ -304,7 +304,7 @@ async def test_resume_after_a_crash_between_refund_and_settlement(world: World) 
         await service.mark_inventory_failed(session, order_id, reason="out of stock")
         order = await service.get_order(session, order_id)
     # The settlement refunded, then the process died before its transaction committed.
-    assert await world.pipeline._refund(order)
+    assert await world.pipeline._refund(order.id, order.charge_id, order.total)
     assert await state(world, order_id) == ("processing", "refunded", "failed")
 
     assert await world.pipeline.resume(order_id=order_id) == "inventory_failed"

@@ -49,12 +49,15 @@ def test_payment_failure_reasons_name_no_secret() -> None:
 def test_the_out_of_stock_email_says_refunded_only_when_it_was() -> None:
     order = Order(id=3, email="ada@example.com", total=Decimal("120.00"), lines=[])
     order.currency = "USD"
-    order.failure_reason = "out of stock (product 6)"
+    reason = "out of stock (product 6)"
 
-    [done] = promises(order, OrderStatus.INVENTORY_FAILED, refunded=True)
-    [pending] = promises(order, OrderStatus.INVENTORY_FAILED, refunded=False)
+    [done] = promises(order, OrderStatus.INVENTORY_FAILED, refunded=True, reason=reason)
+    [pending] = promises(
+        order, OrderStatus.INVENTORY_FAILED, refunded=False, reason=reason
+    )
 
     assert done.payload["subject"].endswith("your payment was refunded")
     assert done.payload["data"]["refunded"] is True
     assert pending.payload["subject"].endswith("your refund is on its way")
     assert pending.payload["data"]["refunded"] is False
+    assert done.payload["data"]["reason"] == reason
