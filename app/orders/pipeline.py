@@ -41,7 +41,7 @@ from app.orders.settlement import (
 )
 from app.outbox import service as outbox_service
 from app.outbox.delivery import Outbox, alert
-from app.outbox.models import OutboxKind
+from app.outbox.models import OutboxKind, OutboxMessage
 from app.outbox.service import NewMessage
 from app.sweeper import SweepJob
 from fastapi_tasks import Task, TasksScheduler
@@ -69,14 +69,14 @@ def _alert(order_id: int, text: str, *, severity: str = "error") -> NewMessage:
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """An order's final status, and the outbox rows (kind, id) the settling call wrote."""
+    """An order's final status, and the outbox rows the settling call wrote."""
 
     status: OrderStatus
-    rows: tuple[tuple[str, int], ...] = ()
+    rows: tuple[OutboxMessage, ...] = ()
 
-    def promised(self, kind: OutboxKind) -> list[int]:
-        """Ids of the rows of ``kind`` to deliver, oldest first."""
-        return [row_id for row_kind, row_id in self.rows if row_kind == kind]
+    def promised(self, kind: OutboxKind) -> list[OutboxMessage]:
+        """The rows of ``kind`` to deliver, oldest first."""
+        return [row for row in self.rows if row.kind == kind]
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +297,7 @@ class OrderPipeline:
                 progress = await service.progress(session, order_id)
                 return Settled(OrderStatus(progress.status))
         logger.info("order %s settled: %s", order_id, decision.status)
-        return Settled(decision.status, tuple((row.kind, row.id) for row in rows))
+        return Settled(decision.status, tuple(rows))
 
     async def reconcile_payment(self, *, order_id: int) -> None:
         """Ask the gateway what became of the charge (by key) and book that answer.

@@ -131,23 +131,27 @@ class Outbox:
 
         return SweepJob("outbox", due, finish)
 
-    async def deliver_all(self, ids: Iterable[int]) -> int:
+    async def deliver_all(self, messages: Iterable[int | OutboxMessage]) -> int:
         """Deliver these rows in order; raise the first retryable error after trying all."""
         sent = 0
         first_error: Exception | None = None
-        for message_id in ids:
+        for message in messages:
             try:
-                sent += await self.deliver(message_id)
+                sent += await self.deliver(message)
             except Exception as exc:
                 first_error = first_error or exc
         if first_error is not None:
             raise first_error
         return sent
 
-    async def deliver(self, message_id: int, *, ignore_lease: bool = False) -> int:
+    async def deliver(
+        self, message_id: int | OutboxMessage, *, ignore_lease: bool = False
+    ) -> int:
         """One attempt at one row: 1 if sent now, 0 if it was not ours to send.
 
-        Raises the delivery's error after recording it, so a task's retries apply.
+        Takes the row's id, or the row itself as this process wrote it (then only its
+        attempt count is read back). Raises the delivery's error after recording it, so
+        a task's retries apply.
         """
         async with self.sessions() as session:
             message = await service.claim(

@@ -83,9 +83,14 @@ _CLAIM_ANY = (
 _CLAIM = _CLAIM_ANY.where(_UNLEASED)
 
 
+_ATTEMPTS = select(OutboxMessage.attempts).where(
+    OutboxMessage.id == bindparam("message_id")
+)
+
+
 async def claim(
     session: AsyncSession,
-    message_id: int,
+    message: int | OutboxMessage,
     *,
     now: datetime,
     lease: timedelta,
@@ -94,9 +99,12 @@ async def claim(
     """Take a pending row for one delivery attempt; None if it is sent, failed or taken.
 
     One conditional UPDATE (built once, run as Core), so of a task and a sweeper racing
-    for a row only one wins; the winner reads the row in the same transaction.
+    for a row only one wins; the winner reads the row in the same transaction: all of
+    it when given an id, only its attempt count when given the row itself (one this
+    process wrote, whose other columns never change).
     ``ignore_lease`` is for the startup sweep: leases held then belong to a dead process.
     """
+    message_id = message if isinstance(message, int) else message.id
     result = await execute_core(
         session,
         _CLAIM_ANY if ignore_lease else _CLAIM,
@@ -104,7 +112,13 @@ async def claim(
     )
     row = None
     if result.rowcount == 1:
-        row = await session.get(OutboxMessage, message_id, populate_existing=True)
+        if isinstance(message, int):
+            row = await session.get(OutboxMessage, message_id, populate_existing=True)
+        else:
+            params = {"message_id": message_id}
+            attempts = await execute_core(session, _ATTEMPTS, params)
+            message.attempts = attempts.scalar_one()
+            row = message
     # Give the connection back before the caller's network call: a burst of slow
     # deliveries must not pin the pool.
     await session.commit()
