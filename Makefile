@@ -75,6 +75,7 @@ bench-library: $(STAMP)
 # load, SIGTERM with tasks in flight: each prints its figures and targets (about 8 minutes).
 bench-service: $(STAMP)
 	$(BIN)/python -m bench.orders_load
+	$(BIN)/python -m bench.db_statements
 	$(BIN)/python -m bench.loop_health
 	$(BIN)/python -m bench.memory --shipped-only
 	$(BIN)/python -m bench.shutdown
