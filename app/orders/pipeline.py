@@ -213,7 +213,7 @@ class OrderPipeline:
         """Settle once payment and reservation both finished (and their handlers ran)."""
         await payment.wait()
         await reservation.wait()
-        return await self.settlement(order_id=order_id, placed=placed)
+        return await self.settlement(order_id=order_id, placed=placed, hand_over=True)
 
     async def deliver_when_settled(
         self,
@@ -241,12 +241,14 @@ class OrderPipeline:
         return None if settled is None else settled.status
 
     async def settlement(
-        self, *, order_id: int, placed: Order | None = None
+        self, *, order_id: int, placed: Order | None = None, hand_over: bool = False
     ) -> Settled | None:
         """``settle``, with the outbox rows this call wrote (none if it was settled before).
 
         ``placed`` is the order as the request stored it (its lines, e-mail and total never
         change): then only where it stands is read, not the whole order again.
+        ``hand_over``: the caller hands the rows themselves to their delivery tasks, so
+        they are born claimed (their first attempt claims nothing).
         """
         async with self.sessions() as session:
             if placed is None:
@@ -292,6 +294,7 @@ class OrderPipeline:
                 decision.status,
                 release_stock=decision.release_stock,
                 promises=[*promised, *extra],
+                leased_until=self.outbox.new_lease() if hand_over else None,
             )
             if rows is None:  # a concurrent settlement (the sweeper's, say) came first
                 progress = await service.progress(session, order_id)

@@ -35,6 +35,11 @@ TASK_RETRIES = 3
 MAX_BACKOFF_S = 300.0
 
 
+def _held(message: OutboxMessage, now: datetime) -> bool:
+    # Room for one attempt (the clients' timeouts are far shorter) before the lease ends.
+    return message.locked_until is not None and message.locked_until - LEASE / 2 > now
+
+
 def idempotency_key(message_id: int) -> str:
     """The key every delivery of one row carries: repeats reach the receiver once."""
     return f"outbox-{message_id}"
@@ -103,6 +108,10 @@ class Outbox:
             retry_on=RETRYABLE,
         )
 
+    def new_lease(self) -> datetime:
+        """When a lease taken now ends: for rows born claimed (``service.add``)."""
+        return utcnow() + LEASE
+
     def backoff_s(self, attempts: int) -> float:
         """How long a row waits after its ``attempts``-th failure (doubling, capped)."""
         return min(self.retry_delay_s * 2.0 ** (attempts - 1), MAX_BACKOFF_S)
@@ -149,23 +158,30 @@ class Outbox:
     ) -> int:
         """One attempt at one row: 1 if sent now, 0 if it was not ours to send.
 
-        Takes the row's id, or the row itself as this process wrote it (then only its
-        attempt count is read back). Raises the delivery's error after recording it, so
-        a task's retries apply.
+        Takes the row's id, or the row itself as this process wrote it: if it was born
+        claimed and the lease still runs, this attempt is the one the lease was for and
+        claims nothing; otherwise only its attempt count is read back. Raises the
+        delivery's error after recording it, so a task's retries apply.
         """
         async with self.sessions() as session:
-            message = await service.claim(
-                session,
-                message_id,
-                now=utcnow(),
-                lease=LEASE,
-                ignore_lease=ignore_lease,
-            )
+            now = utcnow()
+            if isinstance(message_id, OutboxMessage) and _held(message_id, now):
+                message: OutboxMessage | None = message_id
+            else:
+                message = await service.claim(
+                    session,
+                    message_id,
+                    now=now,
+                    lease=LEASE,
+                    ignore_lease=ignore_lease,
+                )
             if message is None:  # sent, failed, or another attempt holds it
                 return 0
             try:
                 await self._send(message)
             except Exception as exc:
+                # The failure releases the lease: a retry must claim the row again.
+                message.locked_until = None
                 follow_up = await self._record_failure(session, message, exc)
                 if follow_up is not None:
                     await self._deliver_quietly(follow_up.id)

@@ -42,11 +42,14 @@ def add(
     *,
     now: datetime | None = None,
     handoff: timedelta = HANDOFF,
+    leased_until: datetime | None = None,
 ) -> OutboxMessage:
     """Stage a row in the caller's transaction (not committed here).
 
     It is due for the sweeper only after ``handoff``: until then the task scheduled with
-    it is expected to deliver it.
+    it is expected to deliver it. ``leased_until``: the row is born claimed, for a caller
+    that hands the row itself to its delivery task (whose first attempt then needs no
+    claim; nobody else may take the row before the lease ends).
     """
     now = now or utcnow()
     row = OutboxMessage(
@@ -59,6 +62,7 @@ def add(
         attempts=0,
         created_at=now,
         next_attempt_at=now + handoff,
+        locked_until=leased_until,
     )
     session.add(row)
     return row

@@ -261,3 +261,52 @@ async def test_no_pooled_connection_is_held_while_a_delivery_is_in_flight(
         await engine.dispose()
 
     assert held == [0]
+
+
+async def stage_claimed(world: World, message: NewMessage) -> OutboxMessage:
+    """A row born claimed, handed over in memory (as a settlement hands its rows)."""
+    async with world.sessions() as session:
+        born = service.add(session, message, leased_until=world.outbox.new_lease())
+        await session.commit()
+    return born
+
+
+async def test_a_row_born_claimed_is_its_tasks_alone_and_sent_without_a_claim(
+    world: World,
+) -> None:
+    born = await stage_claimed(world, an_email())
+    async with world.sessions() as session:  # its handoff is over: due, but for the lease
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == born.id)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+        await session.commit()
+
+    assert await sweep(world) == 0  # the sweeper leaves a leased row alone
+    assert await world.outbox.deliver(born.id) == 0  # and so does a claim by id
+    assert await world.outbox.deliver(born) == 1  # the holder sends it as it is
+
+    assert len(world.fakes.calls_to("email")) == 1
+    assert (await row(world, born.id)).status == OutboxStatus.SENT
+
+
+async def test_a_failed_first_attempt_gives_the_lease_up_so_a_retry_claims_again(
+    world: World,
+) -> None:
+    born = await stage_claimed(world, an_email())
+    world.fakes.set_faults(email="down")
+    with pytest.raises(httpx.HTTPStatusError):
+        await world.outbox.deliver(born)
+    assert (await row(world, born.id)).locked_until is None
+    # Someone else claims the row in between (the sweeper, after the back-off) ...
+    async with world.sessions() as session:
+        taken = await service.claim(
+            session, born.id, now=utcnow(), lease=timedelta(minutes=5)
+        )
+    assert taken is not None
+    world.fakes.set_faults(email="ok")
+
+    # ... so the task's retry, with the same row in hand, must not send it too.
+    assert await world.outbox.deliver(born) == 0
+    assert len(world.fakes.calls_to("email")) == 1  # the failed attempt only
