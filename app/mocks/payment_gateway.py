@@ -21,6 +21,8 @@ SERVICE = "payment"
 # HOLD_LIMIT_S (a forgotten hold must not keep a shutdown waiting forever).
 HOLD_POLL_S = 0.05
 HOLD_LIMIT_S = 60.0
+# Faults that act before the gateway answers: holding, never answering, answering late.
+ANSWERED_LATER = frozenset({"hold", "timeout", "slow"})
 DECLINED_TOKEN = "tok_declined"
 ERROR_TOKEN = "tok_error"
 
@@ -139,27 +141,35 @@ def install(router: respx.Router, fakes: FakeServices, base_url: str) -> None:
         await fakes.record(SERVICE, request, None)
         raise httpx.ReadTimeout("payment gateway did not answer", request=request)
 
+    def answer_charge(
+        tx: Tx, request: httpx.Request, fault: str
+    ) -> httpx.Response | None:
+        response, decided = charge(tx, request, fault)
+        # lost_answer: the charge is made and stored, then the answer goes missing;
+        # a retry with the same key is a replay, and its answer gets through.
+        lost = fault == "lost_answer" and decided
+        fakes.record_in(tx, SERVICE, request, None if lost else response.status_code)
+        return None if lost else response
+
     async def post_charge(request: httpx.Request) -> httpx.Response:
-        fault = await fakes.fault_of(SERVICE)
-        if fault == "hold":
-            fault = await released(fakes)
-        if fault == "timeout":
-            await no_answer(request)
-        if fault == "slow":
-            # Nothing is stored before the gateway answers.
-            await anyio.sleep(fakes.payment_slow_s)
+        def at_once(tx: Tx) -> tuple[str, httpx.Response | None]:
+            # Usually one transaction reads the fault and answers; a fault that acts
+            # before the gateway answers is only read here.
+            fault = tx.fault(SERVICE)
+            if fault in ANSWERED_LATER:
+                return fault, None
+            return fault, answer_charge(tx, request, fault)
 
-        def work(tx: Tx) -> httpx.Response | None:
-            response, decided = charge(tx, request, fault)
-            # lost_answer: the charge is made and stored, then the answer goes missing;
-            # a retry with the same key is a replay, and its answer gets through.
-            lost = fault == "lost_answer" and decided
-            fakes.record_in(
-                tx, SERVICE, request, None if lost else response.status_code
-            )
-            return None if lost else response
-
-        response = await fakes.write(work)
+        fault, response = await fakes.write(at_once)
+        if fault in ANSWERED_LATER:
+            if fault == "hold":
+                fault = await released(fakes)
+            if fault == "timeout":
+                await no_answer(request)
+            if fault == "slow":
+                # Nothing is stored before the gateway answers.
+                await anyio.sleep(fakes.payment_slow_s)
+            response = await fakes.write(lambda tx: answer_charge(tx, request, fault))
         if response is None:
             raise httpx.ReadTimeout("the gateway's answer was lost", request=request)
         return response
