@@ -84,28 +84,29 @@ async def list_products(session: AsyncSession) -> Sequence[Product]:
     return (await session.scalars(select(Product).order_by(Product.id))).all()
 
 
+_PRICES = select(Product.id, Product.price.label("price")).where(
+    Product.id.in_(bindparam("ids", expanding=True))
+)
+
+
 async def create_order(session: AsyncSession, body: OrderCreate) -> Order:
     """Validate lines against the catalogue (prices are the server's) and store the order."""
-    product_ids = {line.product_id for line in body.items}
-    products = {
-        product.id: product
-        for product in await session.scalars(
-            select(Product).where(Product.id.in_(product_ids))
-        )
-    }
+    product_ids = sorted({line.product_id for line in body.items})
+    rows = await execute_core(session, _PRICES, {"ids": product_ids})
+    prices: dict[int, Decimal] = {row.id: row.price for row in rows}
     lines: list[OrderLine] = []
     for line in body.items:
-        product = products.get(line.product_id)
-        if product is None:
+        price = prices.get(line.product_id)
+        if price is None:
             raise UnknownProductError(f"Unknown product {line.product_id}")
-        if line.price != product.price:
+        if line.price != price:
             # The seed trusted the client's price; the catalogue is the only authority.
             raise PriceMismatchError(
-                f"Price of product {product.id} is {product.price}, not {line.price}"
+                f"Price of product {line.product_id} is {price}, not {line.price}"
             )
         lines.append(
             OrderLine(
-                product_id=product.id, quantity=line.quantity, unit_price=product.price
+                product_id=line.product_id, quantity=line.quantity, unit_price=price
             )
         )
     order = Order(
