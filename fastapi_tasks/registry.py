@@ -236,7 +236,7 @@ class TaskRegistry:
                 and func.__code__.co_flags & inspect.CO_COROUTINE
             ):
                 task.mark_running()
-                task.attempts = 1
+                task.attempts += 1
                 try:
                     task.result = await func(*task.args, **task.kwargs)
                 except Exception as exc:

@@ -336,3 +336,22 @@ async def test_state_follows_the_run_and_scheduled_counts_held_running_and_filed
         assert state_of(held) is TaskState.SUCCEEDED
         counters = registry.counters
         assert (counters.scheduled, counters.succeeded, counters.cancelled) == (2, 1, 1)
+
+
+async def test_a_task_called_by_hand_while_held_counts_that_attempt_when_it_runs() -> (
+    None
+):
+    """The registry's own attempt adds to ``attempts``, as the runner's do."""
+    registry = TaskRegistry()
+    calls: list[int] = []
+
+    async def record() -> None:
+        calls.append(len(calls))
+
+    async with registry.lifespan():
+        task = Task(record, (), {}, mode=TaskMode.AFTER_ROUTE)
+        registry.hold(task)
+        await task()  # by hand, before its start point
+        registry.start_held([(task, contextvars.copy_context())])
+        await within(task.wait())
+    assert (calls, task.attempts, task.state) == ([0, 1], 2, TaskState.SUCCEEDED)
