@@ -270,12 +270,12 @@ class OrderPipeline:
                     progress.inventory_status,
                 )
                 return None
-            extra: list[NewMessage] = []
+            alerts: list[NewMessage] = []
             refunded = False
             if decision.refund:
                 refunded = await self._refund(order_id, progress.charge_id, order.total)
                 if not refunded:
-                    extra.append(
+                    alerts.append(
                         _alert(
                             order_id,
                             f"Refund failed for order {order_id}: "
@@ -293,13 +293,16 @@ class OrderPipeline:
                 order_id,
                 decision.status,
                 release_stock=decision.release_stock,
-                promises=[*promised, *extra],
+                promises=promised,
+                alerts=alerts,
                 leased_until=self.outbox.new_lease() if hand_over else None,
             )
             if rows is None:  # a concurrent settlement (the sweeper's, say) came first
                 progress = await service.progress(session, order_id)
                 return Settled(OrderStatus(progress.status))
         logger.info("order %s settled: %s", order_id, decision.status)
+        if alerts:
+            await self._deliver_alerts(order_id)
         return Settled(decision.status, tuple(rows))
 
     async def reconcile_payment(self, *, order_id: int) -> None:

@@ -275,14 +275,15 @@ async def settle(
     *,
     release_stock: bool,
     promises: Sequence[NewMessage],
+    alerts: Sequence[NewMessage] = (),
     leased_until: datetime | None = None,
 ) -> list[OutboxMessage] | None:
     """Leave ``processing`` exactly once, in one transaction with what that promises.
 
     The final status, the released stock (compensation for a failed payment) and the
-    outbox rows (the customer's e-mail, the warehouse's shipment) commit together or not
-    at all. Returns those rows (their ids are set; born claimed until ``leased_until``
-    if given), or None if the order was already settled.
+    outbox rows (the customer's e-mail, the warehouse's shipment, any ``alerts``) commit
+    together or not at all. Returns those rows (their ids are set; the promises born
+    claimed until ``leased_until`` if given), or None if the order was already settled.
     """
     quantities = await _quantities(session, order_id) if release_stock else []
     await session.commit()  # end the read; the transaction below starts with a write
@@ -301,6 +302,7 @@ async def settle(
             outbox.add(session, message, leased_until=leased_until)
             for message in promises
         ]
+        rows += [outbox.add(session, message) for message in alerts]
         await session.commit()
     except BaseException:
         await session.rollback()

@@ -25,6 +25,7 @@ from app.orders.pipeline import OrderPipeline
 from app.orders.schemas import OrderCreate, OrderLineIn
 from app.outbox import service as outbox_service
 from app.outbox.delivery import Outbox
+from app.outbox.models import OutboxKind
 from app.seed import seed_catalogue
 from app.sweeper import Sweeper
 from tests.mocks.helpers import talking_to
@@ -254,6 +255,34 @@ async def test_out_of_stock_refunds_the_charge(world: World) -> None:
     [mail] = world.fakes.outbox
     assert mail["template"] == "order_out_of_stock"
     assert mail["data"]["refunded"] is True
+
+
+async def test_a_refund_that_fails_alerts_at_once_and_hands_over_only_the_email(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = await new_order(world, product_id=SOLD_OUT, quantity=1)
+    await charge(world, order_id)
+    with pytest.raises(OutOfStockError):
+        await world.pipeline.reserve_stock(order_id=order_id)
+    await world.pipeline._book_reservation_failure(order_id, OutOfStockError(SOLD_OUT))
+
+    async def refund_unreachable(**_: object) -> None:
+        raise httpx.ConnectError("gateway unreachable")
+
+    monkeypatch.setattr(world.pipeline.payments, "refund", refund_unreachable)
+    settled = await world.pipeline.settlement(order_id=order_id, hand_over=True)
+
+    assert settled is not None
+    assert settled.status == "inventory_failed"
+    # The operators hear of it now, not when the sweeper next comes round.
+    [alert] = world.fakes.calls_to("alerts")
+    assert "refund charge" in alert.body["text"]
+    # The customer's e-mail is the one row handed to a delivery task (born claimed).
+    [mail] = settled.promised(OutboxKind.EMAIL)
+    assert mail.locked_until is not None
+    assert mail.payload["subject"].endswith("your refund is on its way")
+    [alert_row] = settled.promised(OutboxKind.ALERT)
+    assert alert_row.locked_until is None  # not born claimed: nobody was handed it
 
 
 async def test_a_charge_that_lands_after_the_order_was_booked_unpaid_is_refunded(
