@@ -106,7 +106,8 @@ def _rollback_if_open(
     # The pool rolls back every connection it gets back, which costs a round trip to
     # aiosqlite's thread even after a commit (eight per order). SQLite says whether a
     # transaction is open; only then is there anything to roll back.
-    if reset.terminate_only or record.driver_connection.in_transaction:
+    driver = record.driver_connection
+    if reset.terminate_only or driver is None or driver.in_transaction:
         dbapi_connection.rollback()
 
 
