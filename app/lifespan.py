@@ -7,9 +7,15 @@ The task library's lifespan (``add_tasks``) runs *inside* this one, so at shutdo
 drained while the engine and the HTTP client are still open; they close afterwards.
 """
 
+import gc
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    ExitStack,
+    asynccontextmanager,
+    contextmanager,
+)
 from datetime import timedelta
 from typing import TypedDict
 
@@ -49,6 +55,23 @@ class AppState(TypedDict):
     orders: OrderPipeline
     fakes: FakeServices | None
     upload_owner: UploadOwner
+
+
+@contextmanager
+def startup_objects_frozen() -> Iterator[None]:
+    """Exempt what startup built from the collector's full passes while the app serves.
+
+    The app, its routes and validators, SQLAlchemy's mappers and the clients live as long
+    as the process, yet every full collection walked them again: under order load those
+    took up to 118 ms each, the largest source of slow responses (p99). Frozen, they are
+    left alone; unfrozen at shutdown, so an app started many times (tests) leaks nothing.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def lifespan_for(
@@ -115,18 +138,19 @@ def lifespan_for(
                         interval_s=settings.sweep_interval_s,
                     )
                     async with sweeper.running(sweep_orphans=sweep_orphans):
-                        yield AppState(
-                            settings=settings,
-                            sessions=sessions,
-                            http=http,
-                            analytics_api=analytics_api,
-                            cdn=CdnClient(http, settings.cdn),
-                            tracker=tracker,
-                            outbox=outbox,
-                            orders=orders,
-                            fakes=fake_services,
-                            upload_owner=upload_owner,
-                        )
+                        with startup_objects_frozen():
+                            yield AppState(
+                                settings=settings,
+                                sessions=sessions,
+                                http=http,
+                                analytics_api=analytics_api,
+                                cdn=CdnClient(http, settings.cdn),
+                                tracker=tracker,
+                                outbox=outbox,
+                                orders=orders,
+                                fakes=fake_services,
+                                upload_owner=upload_owner,
+                            )
                 finally:
                     # After the task library drained, before the client and engine close:
                     # every buffered event is delivered or stored (shielded, bounded).
