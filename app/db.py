@@ -90,10 +90,10 @@ async def execute_core(
     """Run a Core statement on the session's connection, inside its transaction.
 
     For the order pipeline's hot paths: conditional UPDATEs built once (module constants
-    with ``bindparam``) and run here cost the event loop 2.5x less than building them
+    with ``bindparam``) and run here cost the event loop less than half of building them
     anew and running them through the ORM's bulk-update path, which on SQLite takes
-    longer than the database does (``python -m bench.db_statements``). Nothing is loaded,
-    so the ORM has nothing to keep in sync.
+    longer than the database does (``python -m bench.db_statements``: x2.3 to x2.5).
+    Nothing is loaded, so the ORM has nothing to keep in sync.
     """
     connection = await session.connection()
     result: CursorResult[Any] = await connection.execute(statement, params)
@@ -118,11 +118,11 @@ def make_engine(url: str) -> AsyncEngine:
     first served. SQLite lets one writer in at a time; with a pool, the other connections
     would wait in SQLite's busy handler, which polls the lock with sleeps of up to 100 ms
     (and a pool's overflow connections are opened and closed under load, each with a
-    thread of its own). Queued here, a write starts as soon as the previous one commits:
-    under 16 concurrent order requests, p99 fell from about 0.9 s to 0.5 s and CPU per
-    order by a tenth (bench/orders_load.py). A session holds the connection only between
-    its first statement and its commit, so none may be held across a network call or
-    while another session is opened.
+    thread of its own). Queued here, a write starts as soon as the previous one commits,
+    which is what keeps p99 of ``POST /orders`` under load near its median
+    (``python -m bench.orders_load``). A session holds the connection only between its
+    first statement and its commit, so none may be held across a network call or while
+    another session is opened.
     """
     if url.startswith("sqlite"):
         engine = create_async_engine(
