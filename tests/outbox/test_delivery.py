@@ -275,7 +275,8 @@ async def test_a_row_born_claimed_is_its_tasks_alone_and_sent_without_a_claim(
     world: World,
 ) -> None:
     born = await stage_claimed(world, an_email())
-    async with world.sessions() as session:  # its handoff is over: due, but for the lease
+    # Its handoff is over: due for the sweeper, but for the lease.
+    async with world.sessions() as session:
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == born.id)
