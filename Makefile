@@ -71,8 +71,9 @@ bench: bench-library bench-service
 bench-library: $(STAMP)
 	$(BIN)/python -m bench
 
-# Orders end to end under load, the event loop during bcrypt + uploads, memory under a long mixed
-# load, SIGTERM with tasks in flight: each prints its figures and targets (about 8 minutes).
+# Orders end to end under load (side by side with main before the throughput work, cff70d4), one
+# hot-path write three ways, the event loop during bcrypt + uploads, memory under a long mixed
+# load, SIGTERM with tasks in flight: each prints its figures and targets (about 10 minutes).
 bench-service: $(STAMP)
 	$(BIN)/python -m bench.orders_load
 	$(BIN)/python -m bench.db_statements
