@@ -154,7 +154,7 @@ class Outbox:
         return sent
 
     async def deliver(
-        self, message_id: int | OutboxMessage, *, ignore_lease: bool = False
+        self, row_or_id: int | OutboxMessage, *, ignore_lease: bool = False
     ) -> int:
         """One attempt at one row: 1 if sent now, 0 if it was not ours to send.
 
@@ -165,15 +165,12 @@ class Outbox:
         """
         async with self.sessions() as session:
             now = utcnow()
-            if isinstance(message_id, OutboxMessage) and _held(message_id, now):
-                message: OutboxMessage | None = message_id
+            message: OutboxMessage | None
+            if isinstance(row_or_id, OutboxMessage) and _held(row_or_id, now):
+                message = row_or_id
             else:
                 message = await service.claim(
-                    session,
-                    message_id,
-                    now=now,
-                    lease=LEASE,
-                    ignore_lease=ignore_lease,
+                    session, row_or_id, now=now, lease=LEASE, ignore_lease=ignore_lease
                 )
             if message is None:  # sent, failed, or another attempt holds it
                 return 0

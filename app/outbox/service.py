@@ -85,8 +85,6 @@ _CLAIM_ANY = (
     .values(locked_until=bindparam("until"))
 )
 _CLAIM = _CLAIM_ANY.where(_UNLEASED)
-
-
 _ATTEMPTS = select(OutboxMessage.attempts).where(
     OutboxMessage.id == bindparam("message_id")
 )
