@@ -137,7 +137,6 @@ class OrderPipeline:
         ):
             self.outbox.delivery_task(tasks.after_response, name=name).schedule(
                 self.deliver_when_settled,
-                order_id=order_id,
                 settlement=settlement,
                 kind=kind,
             )
@@ -215,13 +214,7 @@ class OrderPipeline:
         await reservation.wait()
         return await self.settlement(order_id=order_id, placed=placed, hand_over=True)
 
-    async def deliver_when_settled(
-        self,
-        *,
-        order_id: int,  # noqa: ARG002 - names the order in the task's logs and history
-        settlement: Task,
-        kind: OutboxKind,
-    ) -> int:
+    async def deliver_when_settled(self, *, settlement: Task, kind: OutboxKind) -> int:
         """Deliver the ``kind`` rows the settlement wrote, once it committed them.
 
         Nothing if it failed or another settlement (the sweeper's) came first: then the
