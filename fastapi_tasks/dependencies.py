@@ -10,7 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from fastapi_tasks.errors import FastAPITasksUninitializedAppError
-from fastapi_tasks.lifespan import add_tasks, registry_of
+from fastapi_tasks.lifespan import APP_ATTR, add_tasks
+from fastapi_tasks.registry import TaskRegistry
 from fastapi_tasks.scheduler import TasksScheduler
 
 __all__ = ["LIFESPAN_NOT_RUN", "Tasks", "add_tasks", "get_tasks"]
@@ -34,7 +35,7 @@ async def get_tasks(request: Request) -> TasksScheduler:
     FastAPI caches it per request, so every ``tasks: Tasks`` of one request shares it.
     """
     scope = request.scope
-    registry = registry_of(scope["app"])
+    registry: TaskRegistry | None = getattr(scope["app"], APP_ATTR, None)
     if registry is None:
         raise FastAPITasksUninitializedAppError()
     if not registry.lifespan_started:

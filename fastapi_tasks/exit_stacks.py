@@ -4,7 +4,8 @@ FastAPI (>= 0.121) keeps two ``AsyncExitStack``s in the scope of every route cal
 ``fastapi_function_astack``, closed once the endpoint and its function-scoped dependencies
 returned or raised (before the response is sent), and ``fastapi_inner_astack``, closed after
 the response was sent (or sending failed, e.g. the client went away). One hook pushed on
-both marks both points: its first exit is "after route", its second "after response".
+both marks both points: its first exit is "after route", its second "after response"
+(``TasksScheduler`` is that hook).
 
 These keys are not public API: this module is the only place that reads them. Without
 them (not inside a FastAPI route, or a FastAPI that renamed them) ``watch_request_stages``
@@ -22,51 +23,35 @@ x1.08 of the trivial dependency, and with this hook it measures x1.08 (``make be
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
-from contextlib import AsyncExitStack
-from typing import Any
+from collections.abc import MutableMapping
+from contextlib import AbstractContextManager, AsyncExitStack
+from typing import Any, Protocol, cast
 
-__all__ = ["FUNCTION_STACK_KEY", "REQUEST_STACK_KEY", "watch_request_stages"]
+__all__ = [
+    "FUNCTION_STACK_KEY",
+    "REQUEST_STACK_KEY",
+    "StageHook",
+    "watch_request_stages",
+]
 
 FUNCTION_STACK_KEY = "fastapi_function_astack"
 REQUEST_STACK_KEY = "fastapi_inner_astack"
 
 
-class _StageHook:
-    """Pushed on both stacks: first exit = endpoint returned (or raised), second = response sent."""
+class StageHook(Protocol):
+    """What ``watch_request_stages`` pushes: an object with a context manager's ``__exit__``."""
 
-    __slots__ = ("endpoint_returned", "response_sent", "route_done")
-
-    def __init__(
-        self,
-        endpoint_returned: Callable[[bool], None],
-        response_sent: Callable[[], None],
-    ) -> None:
-        self.endpoint_returned = endpoint_returned
-        self.response_sent = response_sent
-        self.route_done = False
-
-    def __enter__(
-        self,
-    ) -> _StageHook:  # never entered: ``push`` only needs ``__exit__``
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if self.route_done:
-            self.response_sent()
-        else:
-            self.route_done = True
-            self.endpoint_returned(exc_type is None)
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: object, tb: object, /
+    ) -> None: ...
 
 
-def watch_request_stages(
-    scope: MutableMapping[str, Any],
-    endpoint_returned: Callable[[bool], None],
-    response_sent: Callable[[], None],
-) -> bool:
-    """Call ``endpoint_returned(ok)``, then ``response_sent()``, at this request's two points.
+def watch_request_stages(scope: MutableMapping[str, Any], hook: StageHook) -> bool:
+    """Have ``hook.__exit__`` called at this request's two points, with the exception if any.
 
-    Returns False (and calls nothing) when the scope has no FastAPI exit stacks. Must be called
+    The first call comes when the endpoint returned (``exc_type`` None) or raised, the second
+    once the response was sent. Returns False (and pushes nothing) when the scope has no
+    FastAPI exit stacks. Must be called
     while dependencies are being solved: only a hook pushed then runs after the teardown of
     function-scoped dependencies resolved later, and a later push could land on a stack that
     is already closed (and never run).
@@ -75,8 +60,9 @@ def watch_request_stages(
     request_stack: AsyncExitStack | None = scope.get(REQUEST_STACK_KEY)
     if function_stack is None or request_stack is None:
         return False
-    hook = _StageHook(endpoint_returned, response_sent)
-    # Pushed as a context manager (an object with ``__exit__``): the cheapest kind to push.
-    function_stack.push(hook)
-    request_stack.push(hook)
+    # Pushed as a context manager: the cheapest kind to push, and ``push`` looks up only its
+    # ``__exit__`` (it is never entered).
+    exit_hook = cast("AbstractContextManager[None]", hook)
+    function_stack.push(exit_hook)
+    request_stack.push(exit_hook)
     return True

@@ -13,7 +13,7 @@ from fastapi_tasks.errors import FastAPITasksUninitializedAppError
 from fastapi_tasks.registry import DEFAULT_MAX_FINISHED, TaskRegistry
 from fastapi_tasks.scheduler import TasksScheduler
 
-__all__ = ["STATE_ATTR", "add_tasks", "get_registry", "get_scheduler", "registry_of"]
+__all__ = ["APP_ATTR", "STATE_ATTR", "add_tasks", "get_registry", "get_scheduler"]
 
 STATE_ATTR = "fastapi_tasks"
 # The registry is also kept as a plain attribute of the app object: reading it costs a fraction
@@ -64,12 +64,6 @@ def add_tasks(
     setattr(app, APP_ATTR, registry)
     nested = _nest_inside(app.router.lifespan_context, registry)
     app.router.lifespan_context = cast(Any, nested)
-    return registry
-
-
-def registry_of(app: Any) -> TaskRegistry | None:
-    """The ``TaskRegistry`` of ``app``, or None without ``add_tasks``: one attribute read."""
-    registry: TaskRegistry | None = getattr(app, APP_ATTR, None)
     return registry
 
 

@@ -168,10 +168,7 @@ class TasksScheduler(_TaskConfigurer):
             self.route = f"{scope.get('method', 'GET')} {scope.get('path', '')}"
         # 0: endpoint running, 1: endpoint returned (response being sent), 2: response sent.
         # Not inside a FastAPI route (no exit stacks): no start points to wait for.
-        watching = watch_request_stages(
-            scope, self._endpoint_returned, self._response_sent
-        )
-        self._phase = 0 if watching else 2
+        self._phase = 0 if watch_request_stages(scope, self) else 2
 
     # ---- public API ----------------------------------------------------------------------
     # A new small batch object per access, not one kept here: a batch refers to its
@@ -248,19 +245,22 @@ class TasksScheduler(_TaskConfigurer):
             self._registry.hold(task)
         return task
 
-    def _endpoint_returned(self, ok: bool) -> None:
-        self._phase = 1
-        self._endpoint_ok = ok
-        if not ok:
-            # The endpoint raised: neither batch of this request starts.
-            held = self._after_route + self._after_response
-            self._after_route, self._after_response = [], []
-            self._registry.drop(task for task, _ in held)
-        elif self._after_route:
-            held, self._after_route = self._after_route, []
-            self._registry.start_held(held)
-
-    def _response_sent(self) -> None:
+    # ---- the two start points ------------------------------------------------------------
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        """Called by FastAPI's exit stacks (see ``exit_stacks``): first when the endpoint
+        returned or raised, then when the response was sent."""
+        if self._phase == 0:
+            self._phase = 1
+            self._endpoint_ok = exc_type is None
+            if not self._endpoint_ok:
+                # The endpoint raised: neither batch of this request starts.
+                held = self._after_route + self._after_response
+                self._after_route, self._after_response = [], []
+                self._registry.drop(task for task, _ in held)
+            elif self._after_route:
+                held, self._after_route = self._after_route, []
+                self._registry.start_held(held)
+            return
         self._phase = 2
         if self._after_response:
             held, self._after_response = self._after_response, []

@@ -35,6 +35,21 @@ async def test_fastapi_still_puts_both_exit_stacks_in_a_routes_scope() -> None:
     assert seen[FUNCTION_STACK_KEY] is not seen[REQUEST_STACK_KEY]
 
 
+class RecordingHook:
+    """A stage hook that writes down each call of its ``__exit__``."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.calls = 0
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            self.events.append(f"endpoint returned, ok={exc_type is None}")
+        else:
+            self.events.append("response sent")
+
+
 async def test_the_hook_reports_both_stages_in_order_and_whether_the_endpoint_raised() -> (
     None
 ):
@@ -46,11 +61,7 @@ async def test_the_hook_reports_both_stages_in_order_and_whether_the_endpoint_ra
             with pytest.raises(RuntimeError) if fail else nullcontext():
                 async with AsyncExitStack() as function_stack:
                     scope[FUNCTION_STACK_KEY] = function_stack
-                    assert watch_request_stages(
-                        scope,
-                        lambda ok: events.append(f"endpoint returned, ok={ok}"),
-                        lambda: events.append("response sent"),
-                    )
+                    assert watch_request_stages(scope, RecordingHook(events))
                     if fail:
                         raise RuntimeError("endpoint failed")
             events.append("sending")
@@ -75,7 +86,9 @@ async def test_without_fastapis_exit_stacks_deferred_tasks_start_at_once() -> No
     async with lifespan_client(app):
         # A scope without FastAPI's stacks (not a route, or a FastAPI that renamed them).
         scope = {"type": "http", "method": "GET", "path": "/elsewhere"}
-        assert not watch_request_stages(scope, lambda ok: None, lambda: None)
+        hook = RecordingHook([])
+        assert not watch_request_stages(scope, hook)
+        assert hook.calls == 0
         scheduler = TasksScheduler(get_registry(app), scope)
         route_task = scheduler.after_route.schedule(record, "after_route")
         response_task = scheduler.after_response.schedule(record, "after_response")
