@@ -211,6 +211,7 @@ class TaskRegistry:
         context: contextvars.Context,
     ) -> None:
         if self._closing and not task.config.shield:
+            self._active[task] = None  # registered (if it was not held), then filed
             self._finish(task, TaskState.CANCELLED)
             return
         # The asyncio task carries the task's name: debuggers and aiomonitor show it.
@@ -232,7 +233,7 @@ class TaskRegistry:
                 config.limit is None
                 and not config.retries
                 and config.timeout is None
-                and isinstance(func, types.FunctionType)
+                and type(func) is types.FunctionType
                 and func.__code__.co_flags & inspect.CO_COROUTINE
             ):
                 task.mark_running()
@@ -280,9 +281,10 @@ class TaskRegistry:
 
     def _finish(self, task: Task, state: TaskState) -> None:
         """File ``task``'s outcome (once): history, counters, idle waiters."""
-        if task.finished_at is not None:  # already filed
+        try:
+            del self._active[task]
+        except KeyError:  # already filed
             return
-        self._active.pop(task, None)
         task.mark_finished(state)
         self._finished.append(task)
         self._outcomes[state] += 1
