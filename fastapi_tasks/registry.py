@@ -23,7 +23,7 @@ import anyio
 
 from fastapi_tasks.config import TaskConfig
 from fastapi_tasks.failures import log_extra, logger
-from fastapi_tasks.runner import SUCCEEDED_FIRST_TRY, Outcome, run_failed, run_task
+from fastapi_tasks.runner import Outcome, run_failed, run_task
 from fastapi_tasks.task import Task, TaskState
 
 __all__ = ["DEFAULT_MAX_FINISHED", "TaskCounters", "TaskRegistry"]
@@ -149,16 +149,14 @@ class TaskRegistry:
 
     def hold(self, task: Task) -> None:
         """Register ``task`` as pending: it starts at its start point (``start_held``)."""
-        on_app_loop = threading.get_ident() == self._loop_thread
-        if not on_app_loop and self._current_loop() is None:
+        if threading.get_ident() != self._loop_thread and self._current_loop() is None:
             self._hand_over(self.hold, task)
             return
         self._active[task] = None
 
     def start_held(self, held: Iterable[tuple[Task, contextvars.Context]]) -> None:
         """Start tasks registered by ``hold``, in order (their start point came)."""
-        on_app_loop = threading.get_ident() == self._loop_thread
-        loop = self._loop if on_app_loop else self._current_loop()
+        loop = self._current_loop()
         assert loop is not None, "start points are reached on the event loop"
         for task, context in held:
             if task in self._active:  # else cancelled while it was held
@@ -242,8 +240,9 @@ class TaskRegistry:
                     task.result = await func(*task.args, **task.kwargs)
                 except Exception as exc:
                     outcome = await run_failed(task, exc)
-                else:
-                    outcome = SUCCEEDED_FIRST_TRY
+                else:  # the usual end: succeeded at the first attempt, nothing retried
+                    self._finish(task, TaskState.SUCCEEDED)
+                    return
             elif config.limit is None:
                 outcome = await run_task(task)
             else:

@@ -114,12 +114,12 @@ class Task(Generic[P, T]):
         self.func = func
         self.args = args
         self.kwargs = kwargs
-        self.config = TaskConfig() if config is None else config
+        if config is None:
+            config = TaskConfig()
+        self.config = config
         # A plain function names itself; partials and callable objects need unwrapping.
         self.name = (
-            self.config.name
-            or getattr(func, "__qualname__", None)
-            or _function_name(func)
+            config.name or getattr(func, "__qualname__", None) or _function_name(func)
         )
         self.mode = mode
         # Pending and running follow from ``started_at``; the outcome is set once, at the end.
