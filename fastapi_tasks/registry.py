@@ -156,7 +156,8 @@ class TaskRegistry:
 
     def start_held(self, held: Iterable[tuple[Task, contextvars.Context]]) -> None:
         """Start tasks registered by ``hold``, in order (their start point came)."""
-        loop = self._current_loop()
+        on_app_loop = threading.get_ident() == self._loop_thread
+        loop = self._loop if on_app_loop else self._current_loop()
         assert loop is not None, "start points are reached on the event loop"
         for task, context in held:
             if task in self._active:  # else cancelled while it was held
