@@ -1,7 +1,8 @@
-"""Each task runs in an asyncio task of its own, started with ``loop.create_task``."""
+"""Each task runs in an asyncio task of its own (``asyncio.Task``, or the loop's task factory)."""
 
 import asyncio
 import gc
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -169,3 +170,46 @@ async def test_a_request_with_tasks_leaves_no_reference_cycle_behind() -> None:
             gc.garbage.clear()
             gc.enable()
     assert ours == []
+
+
+async def test_a_task_factory_set_on_the_loop_builds_every_tasks_asyncio_task() -> None:
+    """Tasks are built as ``asyncio.Task`` directly only when the loop has no task factory."""
+    app = FastAPI()
+    add_tasks(app)
+    built: list[asyncio.Task[Any]] = []
+    ran: list[str] = []
+
+    def factory(
+        loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any
+    ) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, **kwargs)
+        built.append(task)
+        return task
+
+    async def record(label: str) -> None:
+        ran.append(label)
+
+    @app.get("/work")
+    async def work(tasks: Tasks) -> dict[str, bool]:
+        tasks.task(name="now").schedule(record, "immediate")
+        tasks.after_route.task(name="route").schedule(record, "after_route")
+        tasks.after_response.task(name="response").schedule(record, "after_response")
+        return {"ok": True}
+
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+    loop.set_task_factory(factory)
+    try:
+        async with lifespan_client(app) as client:
+            assert (await client.get("/work")).status_code == 200
+            await wait_for_tasks(app)
+    finally:
+        loop.set_task_factory(previous)
+    assert ran == ["immediate", "after_route", "after_response"]
+    # The factory also built the client's and the server's own tasks: keep ours.
+    names = [task.get_name() for task in built]
+    assert [name for name in names if name in {"now", "route", "response"}] == [
+        "now",
+        "route",
+        "response",
+    ]
