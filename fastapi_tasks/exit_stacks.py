@@ -17,8 +17,8 @@ and a function-scoped generator dependency, and that pair alone costs more than 
 per-request budget of ``Tasks``. Measured over uvicorn (``python -m bench --variants
 depends,depends-scoped,...``, 7 interleaved rounds, server CPU per request): one trivial
 ``async def`` dependency 70 µs, the public pair 111 µs (x1.62); the bar allows ``Tasks``
-x1.08 of the trivial dependency, and with this hook it measures x1.08 (``make bench``,
-11 rounds: 1.00..1.12).
+x1.08 of the trivial dependency, and with this hook it measures x1.04..1.05
+(``make bench-library``, 11 rounds, two runs; per-round range 0.88..1.15).
 """
 
 from __future__ import annotations
