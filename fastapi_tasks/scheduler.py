@@ -139,7 +139,6 @@ class TasksScheduler(_TaskConfigurer):
         "_after_response",
         "_after_route",
         "_endpoint_ok",
-        "_phase",
         "_registry",
         "request_id",
         "route",
@@ -152,23 +151,25 @@ class TasksScheduler(_TaskConfigurer):
     ) -> None:
         """The scheduler of the request whose ASGI ``scope`` is given, else of no request."""
         self._registry = registry
-        self._after_route: _Held = []
-        self._after_response: _Held = []
         self._endpoint_ok = True
+        # The deferred tasks of each batch, waiting for its start point with their contexts;
+        # None once that point has passed (later tasks of the batch start at once).
+        self._after_route: _Held | None = None
+        self._after_response: _Held | None = None
         if scope is None:
+            # Outside a request there is nothing to wait for: both start points have passed.
             self.request_id: int | None = None
             self.route: str | None = None
-            # Outside a request there is nothing to wait for: both start points have passed.
-            self._phase = 2
             return
         self.request_id = next(_request_ids)
         try:
             self.route = f"{scope['method']} {scope['route'].path}"
         except (KeyError, AttributeError):  # not routed by FastAPI/Starlette
             self.route = f"{scope.get('method', 'GET')} {scope.get('path', '')}"
-        # 0: endpoint running, 1: endpoint returned (response being sent), 2: response sent.
         # Not inside a FastAPI route (no exit stacks): no start points to wait for.
-        self._phase = 0 if watch_request_stages(scope, self) else 2
+        if watch_request_stages(scope, self):
+            self._after_route = []
+            self._after_response = []
 
     # ---- public API ----------------------------------------------------------------------
     # A new small batch object per access, not one kept here: a batch refers to its
@@ -233,10 +234,9 @@ class TasksScheduler(_TaskConfigurer):
         """A task of a batch: held until its start point, or started now if that has passed."""
         task = Task(fn, args, kwargs, config, self.request_id, self.route, mode)
         context = contextvars.copy_context()
-        if mode is TaskMode.AFTER_ROUTE:
-            held = self._after_route if self._phase == 0 else None
-        else:
-            held = self._after_response if self._phase < 2 else None
+        held = (
+            self._after_route if mode is TaskMode.AFTER_ROUTE else self._after_response
+        )
         if held is None:
             # Its start point has already passed (or there is no request): start it now.
             self._registry.start(task, context)
@@ -249,21 +249,21 @@ class TasksScheduler(_TaskConfigurer):
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         """Called by FastAPI's exit stacks (see ``exit_stacks``): first when the endpoint
         returned or raised, then when the response was sent."""
-        if self._phase == 0:
-            self._phase = 1
-            self._endpoint_ok = exc_type is None
-            if not self._endpoint_ok:
+        route_held = self._after_route
+        if route_held is not None:  # the first call: the endpoint returned or raised
+            self._after_route = None
+            if exc_type is not None:
                 # The endpoint raised: neither batch of this request starts.
-                held = self._after_route + self._after_response
-                self._after_route, self._after_response = [], []
-                self._registry.drop(task for task, _ in held)
-            elif self._after_route:
-                held, self._after_route = self._after_route, []
-                self._registry.start_held(held)
+                self._endpoint_ok = False
+                dropped = route_held + (self._after_response or [])
+                self._after_response = []
+                self._registry.drop(task for task, _ in dropped)
+            elif route_held:
+                self._registry.start_held(route_held)
             return
-        self._phase = 2
-        if self._after_response:
-            held, self._after_response = self._after_response, []
+        # The second call: the response was sent.
+        held, self._after_response = self._after_response, None
+        if held:
             if self._endpoint_ok:
                 self._registry.start_held(held)
             else:  # scheduled after the endpoint raised (e.g. by a dependency's teardown)
