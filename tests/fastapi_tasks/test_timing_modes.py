@@ -195,6 +195,27 @@ async def test_tasks_in_routers_and_dependencies_share_the_request_scheduler() -
     assert second["request_id"] > first["request_id"]
 
 
+async def test_requests_to_one_route_share_one_route_label() -> None:
+    # One string per route, not one per request kept alive by the task history.
+    app = FastAPI()
+    add_tasks(app)
+    scheduled: list[Task] = []
+
+    async def noop() -> None:
+        return None
+
+    @app.get("/items/{item_id}")
+    async def read(item_id: int, tasks: Tasks) -> None:
+        scheduled.append(tasks.schedule(noop))
+
+    async with lifespan_client(app) as client:
+        for item_id in (1, 2):
+            (await client.get(f"/items/{item_id}")).raise_for_status()
+        await wait_for_tasks(app, timeout=2)
+    assert scheduled[0].route == "GET /items/{item_id}"
+    assert scheduled[0].route is scheduled[1].route
+
+
 async def test_scheduler_outside_requests_starts_everything_at_once() -> None:
     app = FastAPI()
     add_tasks(app)
