@@ -97,12 +97,25 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def child_env(variant: str, ours_root: Path = REPO_ROOT) -> dict[str, str]:
-    """Environment for a variant's process: ``BENCH_VARIANT`` (+ the repo path for ours)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+# Read by bench_worker.py: the history size of "ours" for a ``--ours-history`` what-if.
+OURS_HISTORY_ENV = "BENCH_OURS_HISTORY"
+
+
+def child_env(
+    variant: str, ours_root: Path = REPO_ROOT, ours_history: int | None = None
+) -> dict[str, str]:
+    """Environment for a variant's process: ``BENCH_VARIANT`` (+ the repo path for ours,
+    and the history size ``--ours-history`` asked for, if any)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PYTHON") and k != OURS_HISTORY_ENV
+    }
     env["BENCH_VARIANT"] = variant
     if variant.startswith("ours"):
         env["BENCH_OURS_PATH"] = str(ours_root)
+        if ours_history is not None:
+            env[OURS_HISTORY_ENV] = str(ours_history)
     return env
 
 
@@ -152,6 +165,7 @@ class InprocWorker:
         warmup: int,
         log_dir: Path,
         ours_root: Path = REPO_ROOT,
+        ours_history: int | None = None,
     ) -> None:
         self.variant = variant
         self.log_path = log_dir / f"inproc-{variant}.log"
@@ -162,7 +176,7 @@ class InprocWorker:
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
-            env=child_env(variant, ours_root),
+            env=child_env(variant, ours_root, ours_history),
             cwd=STANDALONE_DIR,
             preexec_fn=_die_with_parent,
         )
@@ -263,7 +277,12 @@ class Server:
     """One variant under uvicorn (uvloop, httptools, 1 worker, no access log) on 127.0.0.1."""
 
     def __init__(
-        self, variant: str, python: Path, log_dir: Path, ours_root: Path = REPO_ROOT
+        self,
+        variant: str,
+        python: Path,
+        log_dir: Path,
+        ours_root: Path = REPO_ROOT,
+        ours_history: int | None = None,
     ) -> None:
         self.variant = variant
         self.port = free_port()
@@ -297,7 +316,7 @@ class Server:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=child_env(variant, ours_root),
+            env=child_env(variant, ours_root, ours_history),
             cwd=STANDALONE_DIR,
             preexec_fn=_die_with_parent,
         )
@@ -323,8 +342,10 @@ class Server:
             f"{self.variant} server not ready in {timeout:.0f} s: {self.log_tail()}"
         )
 
-    def tasks_ran(self) -> int:
-        return int(http_get_json(self.port, "/stats")["tasks_ran"])
+    def counts(self) -> tuple[int, float]:
+        """No-op tasks run so far, and CPU seconds spent in the garbage collector."""
+        stats = http_get_json(self.port, "/stats")
+        return int(stats["tasks_ran"]), float(stats["gc_seconds"])
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.proc.pid)

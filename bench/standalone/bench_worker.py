@@ -66,15 +66,30 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class _Counter:
-    """How many no-op tasks ran: lets the driver check that every variant did its work."""
+    """How many no-op tasks ran (the driver checks that every variant did its work), and
+    the CPU seconds the cyclic garbage collector took (the report's "GC us/req")."""
 
-    __slots__ = ("ran",)
+    __slots__ = ("gc_seconds", "gc_started", "ran")
 
     def __init__(self) -> None:
         self.ran = 0
+        self.gc_seconds = 0.0
+        self.gc_started = 0.0
 
 
 COUNTER = _Counter()
+
+# Set by the driver (``--ours-history N``): the history size of "ours", instead of the
+# library's default (a what-if for the report, never the judged configuration).
+OURS_HISTORY_ENV = "BENCH_OURS_HISTORY"
+
+
+def _time_gc(phase: str, _info: dict[str, int]) -> None:
+    # Thread CPU time: the collector runs on the thread that triggered it, holding the GIL.
+    if phase == "start":
+        COUNTER.gc_started = time.thread_time()
+    else:
+        COUNTER.gc_seconds += time.thread_time() - COUNTER.gc_started
 
 
 async def noop() -> None:
@@ -210,14 +225,19 @@ def _app_background() -> FastAPI:
     return app
 
 
-def _app_task_library(*, schedule: bool = True) -> FastAPI:
+def _app_task_library(*, schedule: bool = True, history: int | None = None) -> FastAPI:
     # The same source for "published" and "ours": which library this is depends only on
     # the interpreter and sys.path of this process. (No `from __future__ import annotations`
     # in this module: FastAPI must see the real `Tasks` / `BackgroundTasks` annotations.)
     from fastapi_tasks import Tasks, add_tasks
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    add_tasks(app)
+    if history is None:
+        add_tasks(app)
+    else:
+        add_tasks(
+            app, max_finished=history
+        )  # ours only: the published one has no history
 
     if not schedule:
 
@@ -253,12 +273,19 @@ def build_app(variant: str) -> FastAPI:
     elif variant == "depends-scoped":
         app = _app_depends_scoped()
     else:
-        app = _app_task_library(schedule=not variant.endswith("-declare"))
+        history = (
+            os.environ.get(OURS_HISTORY_ENV) if variant.startswith("ours") else None
+        )
+        app = _app_task_library(
+            schedule=not variant.endswith("-declare"),
+            history=int(history) if history else None,
+        )
 
     @app.get("/stats")
     async def stats() -> dict[str, Any]:
         return {
             "tasks_ran": COUNTER.ran,
+            "gc_seconds": COUNTER.gc_seconds,
             "library": library_origin(variant),
             "pid": os.getpid(),
         }
@@ -268,6 +295,7 @@ def build_app(variant: str) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """uvicorn ``--factory`` entry point: the variant comes from ``BENCH_VARIANT``."""
+    gc.callbacks.append(_time_gc)
     return build_app(os.environ[VARIANT_ENV])
 
 
