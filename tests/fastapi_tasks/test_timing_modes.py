@@ -165,6 +165,7 @@ async def test_tasks_in_routers_and_dependencies_share_the_request_scheduler() -
     app = FastAPI()
     router = APIRouter(prefix="/api")
     seen: list[TasksScheduler] = []
+    scheduled: list[Task] = []
 
     async def audit(tasks: Tasks) -> TasksScheduler:
         seen.append(tasks)
@@ -179,6 +180,7 @@ async def test_tasks_in_routers_and_dependencies_share_the_request_scheduler() -
     ) -> dict[str, Any]:
         seen.append(tasks)
         task = audited.after_response.schedule(noop)
+        scheduled.append(task)
         return {"request_id": task.request_id, "route": task.route}
 
     app.include_router(router)
@@ -191,29 +193,10 @@ async def test_tasks_in_routers_and_dependencies_share_the_request_scheduler() -
     assert seen[2] is seen[3]
     assert seen[0] is not seen[2]
     assert first["route"] == second["route"] == "POST /api/orders/{order_id}"
+    # One label string per route, not one per request kept alive by the task history.
+    assert scheduled[0].route is scheduled[1].route
     assert isinstance(first["request_id"], int)
     assert second["request_id"] > first["request_id"]
-
-
-async def test_requests_to_one_route_share_one_route_label() -> None:
-    # One string per route, not one per request kept alive by the task history.
-    app = FastAPI()
-    add_tasks(app)
-    scheduled: list[Task] = []
-
-    async def noop() -> None:
-        return None
-
-    @app.get("/items/{item_id}")
-    async def read(item_id: int, tasks: Tasks) -> None:
-        scheduled.append(tasks.schedule(noop))
-
-    async with lifespan_client(app) as client:
-        for item_id in (1, 2):
-            (await client.get(f"/items/{item_id}")).raise_for_status()
-        await wait_for_tasks(app, timeout=2)
-    assert scheduled[0].route == "GET /items/{item_id}"
-    assert scheduled[0].route is scheduled[1].route
 
 
 async def test_scheduler_outside_requests_starts_everything_at_once() -> None:
