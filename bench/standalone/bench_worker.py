@@ -234,10 +234,8 @@ def _app_task_library(*, schedule: bool = True, history: int | None = None) -> F
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     if history is None:
         add_tasks(app)
-    else:
-        add_tasks(
-            app, max_finished=history
-        )  # ours only: the published one has no history
+    else:  # ours only: the published package keeps no history
+        add_tasks(app, max_finished=history)
 
     if not schedule:
 
@@ -273,12 +271,11 @@ def build_app(variant: str) -> FastAPI:
     elif variant == "depends-scoped":
         app = _app_depends_scoped()
     else:
-        history = (
-            os.environ.get(OURS_HISTORY_ENV) if variant.startswith("ours") else None
-        )
+        # The driver sets it for "ours" variants only (bench/processes.py: child_env).
+        history = os.environ.get(OURS_HISTORY_ENV)
         app = _app_task_library(
             schedule=not variant.endswith("-declare"),
-            history=int(history) if history else None,
+            history=int(history) if history is not None else None,
         )
 
     @app.get("/stats")
